@@ -1,0 +1,52 @@
+// Package llmproxy puts one OpenAI-compatible API in front of many LLM
+// providers (OpenAI, Perplexity, xAI Grok, OpenRouter, Blackbox and any
+// OpenAI-compatible server), with failover by priority and model, retries
+// with exponential backoff and jitter, and typed errors.
+//
+// It is a library first. New builds a Proxy from a Config, which is built
+// in code or loaded from a YAML file with LoadConfig:
+//
+//	cfg, err := llmproxy.LoadConfig("config.yaml")
+//	p, err := llmproxy.New(cfg, llmproxy.WithLogger(logger))
+//	defer p.Close()
+//	resp, err := p.ChatCompletion(ctx, &llmproxy.ChatRequest{Model: "gpt-4o-mini", Messages: msgs})
+//
+// Built-in provider types live in their own packages and register
+// themselves when imported (the server package and cmd/llmproxy import all
+// of them):
+//
+//	import _ "github.com/llmproxy/llmproxy/providers/openai" // openai, perplexity, grok, blackbox, openrouter
+//	import _ "github.com/llmproxy/llmproxy/providers/mock"   // mock
+//
+// New's error for a type that is not linked names the import to add.
+//
+// # Routing
+//
+// The candidates for a request are the enabled providers whose models
+// match the requested model (exactly or by glob; an empty list matches every
+// model), tried in priority order (1 first). A retryable failure (5xx,
+// connection reset, a 429) is retried on the same provider up to
+// max_retries times, honouring Retry-After when it fits the deadline; then
+// the next candidate is tried. An invalid request (a 400 from the upstream)
+// returns at once. The request timeout bounds the whole run, and every wait
+// ends when the caller's context does.
+//
+// # Nothing is lost
+//
+// Request and response types model the fields the proxy reads and keep all
+// others in Extra, so tools, response_format, reasoning_effort and vendor
+// extras reach an OpenAI-compatible upstream unchanged, and every member of
+// its answer comes back.
+//
+// # Errors
+//
+// Every error is an *Error with a Kind; errors.As finds it. The kind alone
+// decides retries and failover.
+//
+// # Custom providers
+//
+// A provider is any type with Name and ChatCompletion methods; optional
+// abilities (Completer, Embedder, ModelLister, HealthChecker) are found by
+// type assertion. Register a factory under a type name with
+// RegisterProviderType and use that name in the configuration.
+package llmproxy

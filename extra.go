@@ -1,0 +1,113 @@
+package llmproxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Extra holds the JSON members of an object that the proxy does not model,
+// keyed by member name, each value kept as the exact bytes that arrived.
+// Types that carry an Extra field decode unknown members into it and encode
+// them back unchanged, so that nothing a client or an upstream sends is lost
+// on the way through the proxy. A nil Extra encodes nothing.
+type Extra map[string]json.RawMessage
+
+// knownFieldsCache maps a struct type to the set of JSON member names its
+// fields claim. It is filled lazily and never changes for a type, so sharing
+// it between proxies is safe.
+var knownFieldsCache sync.Map // reflect.Type -> map[string]struct{}
+
+// knownFields returns the JSON member names claimed by the exported fields
+// of the struct type t.
+func knownFields(t reflect.Type) map[string]struct{} {
+	if v, ok := knownFieldsCache.Load(t); ok {
+		return v.(map[string]struct{})
+	}
+	names := make(map[string]struct{}, t.NumField())
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = f.Name
+		}
+		names[name] = struct{}{}
+	}
+	v, _ := knownFieldsCache.LoadOrStore(t, names)
+	return v.(map[string]struct{})
+}
+
+// unmarshalWithExtra decodes data into dst (a pointer to a struct without
+// custom JSON methods) and returns the members that dst's fields do not
+// claim. It returns a nil Extra when every member is known.
+func unmarshalWithExtra(data []byte, dst any) (Extra, error) {
+	if err := json.Unmarshal(data, dst); err != nil {
+		return nil, err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil, err
+	}
+	known := knownFields(reflect.TypeOf(dst).Elem())
+	var extra Extra
+	for k, v := range all {
+		if _, ok := known[k]; ok {
+			continue
+		}
+		if extra == nil {
+			extra = make(Extra, len(all)-len(known))
+		}
+		extra[k] = v
+	}
+	return extra, nil
+}
+
+// marshalWithExtra encodes v (a struct without custom JSON methods) and
+// appends the members of extra that v's fields do not claim, in key order so
+// that the output is deterministic.
+func marshalWithExtra(v any, extra Extra) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil || len(extra) == 0 {
+		return b, err
+	}
+	known := knownFields(reflect.TypeOf(v).Elem())
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		if _, ok := known[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return b, nil
+	}
+	slices.Sort(keys)
+	var buf bytes.Buffer
+	buf.Grow(len(b) + 32*len(keys))
+	buf.Write(b[:len(b)-1]) // drop the closing brace
+	empty := len(b) == 2    // "{}"
+	for _, k := range keys {
+		val := extra[k]
+		if len(val) == 0 {
+			continue
+		}
+		if !empty {
+			buf.WriteByte(',')
+		}
+		empty = false
+		kb, _ := json.Marshal(k)
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(val)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,327 @@
+package llmproxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Proxy routes OpenAI-shaped requests to the configured providers with
+// retries and failover. Build one with New; it is safe for concurrent use by
+// any number of goroutines. Close it when done.
+type Proxy struct {
+	state   atomic.Pointer[state]
+	logger  *slog.Logger
+	metrics *metrics.Set
+	now     func() time.Time
+
+	closeOnce sync.Once
+}
+
+// state is one immutable generation of configuration and providers. A
+// request loads the current state once and uses it to the end.
+type state struct {
+	cfg       Config
+	upstreams []*upstream // enabled providers, ordered by priority then config order
+	byName    map[string]*upstream
+}
+
+// upstream is one built provider with its configuration.
+type upstream struct {
+	cfg ProviderConfig
+	p   Provider
+}
+
+// Option configures a Proxy beyond its Config.
+type Option func(*Proxy)
+
+// WithLogger sets the logger for the proxy's own messages (provider
+// failures, disabled providers). The default discards them.
+func WithLogger(l *slog.Logger) Option {
+	return func(p *Proxy) {
+		if l != nil {
+			p.logger = l
+		}
+	}
+}
+
+// WithMetrics makes the proxy record its metrics in set instead of a set of
+// its own. Use it to put the proxy's metrics on a registry of yours.
+func WithMetrics(set *metrics.Set) Option {
+	return func(p *Proxy) {
+		if set != nil {
+			p.metrics = set
+		}
+	}
+}
+
+// New validates cfg, builds its providers and returns a ready Proxy.
+// Providers whose key variable is unset are disabled with a warning;
+// invalid configuration is an error naming each bad field.
+func New(cfg Config, opts ...Option) (*Proxy, error) {
+	p := &Proxy{
+		logger:  slog.New(slog.DiscardHandler),
+		metrics: metrics.NewSet(),
+		now:     time.Now,
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	st, err := p.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.state.Store(st)
+	return p, nil
+}
+
+// build validates cfg and builds the providers of a new state.
+func (p *Proxy) build(cfg Config) (*state, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("llmproxy: invalid configuration: %w", err)
+	}
+	st := &state{cfg: cfg, byName: make(map[string]*upstream, len(cfg.Providers))}
+	for i, pc := range cfg.Providers {
+		if !pc.IsEnabled() {
+			continue
+		}
+		if pc.APIKeyEnv != "" && !pc.APIKey.IsSet() {
+			p.logger.Warn("provider disabled: its API key variable is not set",
+				"provider", pc.Name, "api_key_env", pc.APIKeyEnv)
+			continue
+		}
+		factory, err := lookupProviderType(pc.Type)
+		if err != nil {
+			return nil, fmt.Errorf("llmproxy: providers[%d].type: %w", i, err)
+		}
+		prov, err := factory(pc)
+		if err != nil {
+			closeAll(st.upstreams)
+			return nil, fmt.Errorf("llmproxy: providers[%d] (%s): %w", i, pc.Name, err)
+		}
+		u := &upstream{cfg: pc, p: prov}
+		st.upstreams = append(st.upstreams, u)
+		st.byName[pc.Name] = u
+	}
+	sortByPriority(st.upstreams)
+	return st, nil
+}
+
+// Close releases the providers' resources. In-flight requests finish.
+// Close is idempotent.
+func (p *Proxy) Close() error {
+	var err error
+	p.closeOnce.Do(func() { err = closeAll(p.state.Load().upstreams) })
+	return err
+}
+
+func closeAll(us []*upstream) error {
+	var errs []error
+	for _, u := range us {
+		if c, ok := u.p.(Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Config returns the configuration in force, with defaults applied.
+func (p *Proxy) Config() Config { return p.state.Load().cfg }
+
+// Metrics returns the set the proxy records its metrics in, to be written
+// out in Prometheus text format (see metrics.Set.WritePrometheus).
+func (p *Proxy) Metrics() *metrics.Set { return p.metrics }
+
+// Logger returns the proxy's logger.
+func (p *Proxy) Logger() *slog.Logger { return p.logger }
+
+// ChatCompletion sends a chat completion request to the first provider that
+// serves req.Model and answers, retrying and failing over as configured.
+// The response's ProxyInfo tells which provider answered.
+func (p *Proxy) ChatCompletion(ctx context.Context, req *ChatRequest) (*ChatResponse, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	resp, info, err := routeOnce(ctx, p, endpointChat, req.Model, nil,
+		func(ctx context.Context, u *upstream) (*ChatResponse, error) {
+			return u.p.ChatCompletion(ctx, req)
+		})
+	if err != nil {
+		return nil, err
+	}
+	resp.ProxyInfo = info
+	return resp, nil
+}
+
+// Completion sends a legacy text completion request (see ChatCompletion).
+func (p *Proxy) Completion(ctx context.Context, req *CompletionRequest) (*CompletionResponse, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	resp, info, err := routeOnce(ctx, p, endpointCompletions, req.Model,
+		func(u *upstream) bool { _, ok := u.p.(Completer); return ok },
+		func(ctx context.Context, u *upstream) (*CompletionResponse, error) {
+			return u.p.(Completer).Completion(ctx, req)
+		})
+	if err != nil {
+		return nil, err
+	}
+	resp.ProxyInfo = info
+	return resp, nil
+}
+
+// Embeddings sends an embeddings request (see ChatCompletion). With
+// EncodingFormat "base64" the vectors come back base64-encoded whatever the
+// provider returned.
+func (p *Proxy) Embeddings(ctx context.Context, req *EmbeddingRequest) (*EmbeddingResponse, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	resp, info, err := routeOnce(ctx, p, endpointEmbeddings, req.Model,
+		func(u *upstream) bool { _, ok := u.p.(Embedder); return ok },
+		func(ctx context.Context, u *upstream) (*EmbeddingResponse, error) {
+			return u.p.(Embedder).Embeddings(ctx, req)
+		})
+	if err != nil {
+		return nil, err
+	}
+	resp.ProxyInfo = info
+	if req.EncodingFormat == "base64" {
+		for i := range resp.Data {
+			if resp.Data[i].Base64 == "" {
+				resp.Data[i].EncodeBase64()
+				resp.raw = nil
+			}
+		}
+	}
+	return resp, nil
+}
+
+// Models returns the union of the models the enabled providers serve: each
+// provider's own list (ModelLister) filtered by its configured models, or,
+// for providers that cannot list, the configured names that are not globs.
+// A model served by several providers appears once.
+func (p *Proxy) Models(ctx context.Context) (*ModelList, error) {
+	st := p.state.Load()
+	lists := make([][]Model, len(st.upstreams))
+	var wg sync.WaitGroup
+	for i, u := range st.upstreams {
+		wg.Go(func() { lists[i] = u.models(ctx, p.logger) })
+	}
+	wg.Wait()
+	out := &ModelList{Object: "list", Data: []Model{}}
+	seen := map[string]bool{}
+	for _, l := range lists {
+		for _, m := range l {
+			if !seen[m.ID] {
+				seen[m.ID] = true
+				out.Data = append(out.Data, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+// modelListTimeout bounds one provider's model list call.
+const modelListTimeout = 10 * time.Second
+
+func (u *upstream) models(ctx context.Context, log *slog.Logger) []Model {
+	var out []Model
+	if l, ok := u.p.(ModelLister); ok {
+		ctx, cancel := context.WithTimeout(ctx, modelListTimeout)
+		ms, err := l.ListModels(ctx)
+		cancel()
+		if err == nil {
+			for _, m := range ms {
+				if u.cfg.Serves(m.ID) {
+					out = append(out, m)
+				}
+			}
+			return out
+		}
+		log.Warn("model list failed; using the configured models", "provider", u.cfg.Name, "error", err)
+	}
+	for _, m := range u.cfg.Models {
+		if !isGlob(m) {
+			out = append(out, Model{ID: m, Object: "model", OwnedBy: u.cfg.Name})
+		}
+	}
+	return out
+}
+
+// ProviderInfo describes a configured provider for status pages. It never
+// holds the key itself.
+type ProviderInfo struct {
+	Name       string   `json:"name"`
+	Type       string   `json:"type"`
+	BaseURL    string   `json:"base_url,omitempty"`
+	Models     []string `json:"models"`
+	Enabled    bool     `json:"enabled"`
+	Active     bool     `json:"active"`
+	Priority   int      `json:"priority"`
+	APIKeySet  bool     `json:"api_key_set"`
+	Timeout    float64  `json:"timeout"`
+	MaxRetries int      `json:"max_retries"`
+	Status     string   `json:"status"`
+}
+
+// Providers describes every configured provider, active or not, in
+// configuration order.
+func (p *Proxy) Providers() []ProviderInfo {
+	st := p.state.Load()
+	out := make([]ProviderInfo, 0, len(st.cfg.Providers))
+	for _, pc := range st.cfg.Providers {
+		_, active := st.byName[pc.Name]
+		status := "healthy"
+		switch {
+		case !pc.IsEnabled():
+			status = "disabled"
+		case !active:
+			status = "disabled: API key not set"
+		}
+		models := pc.Models
+		if models == nil {
+			models = []string{}
+		}
+		out = append(out, ProviderInfo{
+			Name: pc.Name, Type: pc.Type, BaseURL: pc.BaseURL, Models: models,
+			Enabled: pc.IsEnabled(), Active: active, Priority: pc.Priority,
+			APIKeySet: pc.APIKey.IsSet(), Timeout: pc.Timeout.Seconds(),
+			MaxRetries: pc.MaxRetries, Status: status,
+		})
+	}
+	return out
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// WithRequestID returns a context that carries a request id. The proxy uses
+// it in _proxy_info and logs; without one it generates an id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// RequestID returns the request id carried by ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// NewRequestID returns a fresh random request id ("req_" and 24 hex digits).
+func NewRequestID() string {
+	var b [12]byte
+	_, _ = io.ReadFull(rand.Reader, b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}

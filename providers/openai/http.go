@@ -1,0 +1,139 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/llmproxy/llmproxy"
+)
+
+// maxAnswerBytes caps the body of a successful upstream answer. It is a
+// variable so that tests can lower it.
+var maxAnswerBytes int64 = 32 << 20
+
+// maxErrorBytes caps how much of an error answer is read; the rest is
+// dropped, which at worst makes the body unparseable.
+const maxErrorBytes = 1 << 20
+
+// errTooLarge reports an answer over maxAnswerBytes.
+var errTooLarge = errors.New("upstream answer too large")
+
+// newRequest builds a request to path below the base URL with the
+// provider's own headers: the key as a bearer token (none when the key is
+// empty), JSON content negotiation, then the configured custom headers,
+// which may override the others. No header of the client's request is ever
+// copied.
+func (p *Provider) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.baseURL+path, r)
+	if err != nil {
+		return nil, err
+	}
+	if p.key != "" {
+		req.Header.Set("Authorization", "Bearer "+p.key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	for k, v := range p.headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	return req, nil
+}
+
+// do sends a request to path below the base URL and returns the upstream's
+// answer whatever its status; the caller must close its body. A request
+// that could not be sent or whose answer never came is a transport *Error
+// (see llmproxy.TransportError). Streaming requests reuse it.
+func (p *Provider) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	req, err := p.newRequest(ctx, method, path, body)
+	if err != nil {
+		return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name,
+			Message: "could not build the upstream request", Err: err}
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, llmproxy.TransportError(ctx, p.name, err)
+	}
+	return resp, nil
+}
+
+// call sends a request and returns the body of a 2xx answer, normalised for
+// the flavor. Any other status is returned as the upstream's error (see
+// statusError); an answer over maxAnswerBytes is a KindUnavailable error.
+func (p *Provider) call(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	resp, err := p.do(ctx, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+		return nil, p.statusError(resp.StatusCode, resp.Header, b)
+	}
+	b, err := readAnswer(resp)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: p.name,
+			Message: "upstream answer too large", Err: err}
+	case err != nil:
+		return nil, llmproxy.TransportError(ctx, p.name, err)
+	}
+	if p.flavor.normalize != nil {
+		if b, err = p.flavor.normalize(b); err != nil {
+			return nil, p.invalidAnswer(err)
+		}
+	}
+	return b, nil
+}
+
+// readAnswer reads an answer's body, failing with errTooLarge rather than
+// reading more than maxAnswerBytes.
+func readAnswer(resp *http.Response) ([]byte, error) {
+	limit := maxAnswerBytes
+	if resp.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+// decodeAnswer decodes a successful answer, which must be a JSON object,
+// into v. Anything else (an HTML page, an empty body, a stray null) is an
+// invalid answer.
+func (p *Provider) decodeAnswer(body []byte, v any) error {
+	t := bytes.TrimLeft(body, " \t\r\n")
+	if len(t) == 0 || t[0] != '{' {
+		return p.invalidAnswer(errors.New("the answer is not a JSON object"))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return p.invalidAnswer(err)
+	}
+	return nil
+}
+
+// invalidAnswer is the error of a 2xx answer the adapter cannot use. It is
+// KindUnavailable, so the router retries or fails over.
+func (p *Provider) invalidAnswer(cause error) *llmproxy.Error {
+	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: p.name,
+		Message: "the upstream sent an invalid answer", Err: cause}
+}

@@ -1,0 +1,184 @@
+// Package openai provides the adapter for every upstream that speaks the
+// OpenAI wire format. Importing the package registers five provider types:
+//
+//	import _ "github.com/llmproxy/llmproxy/providers/openai"
+//
+//	openai      https://api.openai.com/v1, or any OpenAI-compatible server
+//	            (vLLM, Ollama, llama.cpp, …) given its base_url, e.g.
+//	            http://localhost:11434/v1; with no API key no
+//	            Authorization header is sent
+//	perplexity  https://api.perplexity.ai (chat only, no /v1)
+//	grok        https://api.x.ai/v1 (xAI)
+//	openrouter  https://openrouter.ai/api/v1
+//	blackbox    https://api.blackbox.ai (chat only, no /v1)
+//
+// Each type is a flavor of the same adapter with its upstream's default base
+// URL and quirks: where its chat endpoint lives, which other endpoints it
+// has, how its errors look and what its requests and answers need fixed.
+// The abilities a flavor lacks are absent from the provider New returns, so
+// type assertions on llmproxy.Completer, llmproxy.Embedder,
+// llmproxy.ModelLister and llmproxy.HealthChecker tell the truth: a
+// perplexity or blackbox provider lists no models (the proxy then serves the
+// configured list) and has no health check (neither upstream has an endpoint
+// that costs nothing).
+//
+// OpenRouter's attribution headers are set in the provider's
+// custom_headers:
+//
+//	custom_headers:
+//	  HTTP-Referer: https://myapp.example
+//	  X-Title: My App
+//
+// A request parsed from a client (see llmproxy.ParseChatRequest) is sent
+// upstream as the exact bytes the client sent whenever the flavor does not
+// need to change it, so members the proxy does not model still arrive; the
+// upstream's answer is kept byte for byte (see llmproxy.ChatResponse.Raw).
+package openai
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/llmproxy/llmproxy"
+)
+
+func init() {
+	for _, f := range flavors {
+		llmproxy.RegisterProviderType(f.name, func(cfg llmproxy.ProviderConfig) (llmproxy.Provider, error) {
+			return New(cfg, f.name)
+		})
+	}
+}
+
+// maxRedirects caps the same-host redirects followed for one request.
+const maxRedirects = 5
+
+// Provider talks to one OpenAI-format upstream. On its own it answers chat
+// completions; New wraps it in a type that adds the abilities its flavor
+// has. It holds no mutable state beyond its connection pool and is safe for
+// concurrent use.
+type Provider struct {
+	name    string
+	flavor  *flavor
+	baseURL string
+	key     string
+	headers map[string]string
+	client  *http.Client
+	tr      *http.Transport
+}
+
+// New returns a provider for the upstream described by cfg, speaking the
+// given flavor ("openai", "perplexity", "grok", "openrouter" or
+// "blackbox"). cfg.BaseURL overrides the flavor's default base URL. The
+// returned value is a *Provider for the chat-only flavors and a type that
+// also implements the flavor's optional interfaces (llmproxy.Completer,
+// llmproxy.Embedder, llmproxy.ModelLister, llmproxy.HealthChecker) for the
+// others; every one implements llmproxy.Closer. Requests carry the key as
+// "Authorization: Bearer" (none when cfg.APIKey is empty) and
+// cfg.CustomHeaders, which may override the adapter's own headers; no
+// header of a client's request is ever forwarded. The provider pools its
+// connections in a transport built by llmproxy.NewTransport and follows
+// redirects only within the same host. New does no I/O; the provider it
+// returns is safe for concurrent use.
+func New(cfg llmproxy.ProviderConfig, flavor string) (llmproxy.Provider, error) {
+	f, ok := flavorByName(flavor)
+	if !ok {
+		return nil, fmt.Errorf("openai: unknown flavor %q (known: %s)", flavor, strings.Join(flavorNames(), ", "))
+	}
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	if base == "" {
+		base = f.baseURL
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("openai: base URL %q must be an absolute http:// or https:// URL", base)
+	}
+	name := cfg.Name
+	if name == "" {
+		name = f.name
+	}
+	tr := llmproxy.NewTransport(cfg)
+	p := &Provider{
+		name:    name,
+		flavor:  f,
+		baseURL: base,
+		key:     cfg.APIKey.Reveal(),
+		headers: cfg.CustomHeaders,
+		tr:      tr,
+		client:  &http.Client{Transport: tr, CheckRedirect: sameHostRedirects},
+	}
+	switch f.caps {
+	case capsAll:
+		return embeddingProvider{listingProvider{p}}, nil
+	case capsNoEmbeddings:
+		return listingProvider{p}, nil
+	}
+	return p, nil
+}
+
+// sameHostRedirects follows a redirect only to the same scheme and host, so
+// that a request is never sent somewhere its configuration did not name. A
+// refused redirect reaches the caller as the 3xx answer itself.
+func sameHostRedirects(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if req.URL.Host != first.Host || req.URL.Scheme != first.Scheme || len(via) > maxRedirects {
+		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
+// Name returns the provider's configured name.
+func (p *Provider) Name() string { return p.name }
+
+// Flavor returns the provider type the provider speaks, e.g. "perplexity".
+func (p *Provider) Flavor() string { return p.flavor.name }
+
+// BaseURL returns the base URL requests go to, without a trailing slash.
+func (p *Provider) BaseURL() string { return p.baseURL }
+
+// Close closes the provider's idle connections; in-flight requests finish.
+// It may be called more than once and concurrently with requests. It always
+// returns nil.
+func (p *Provider) Close() error {
+	p.tr.CloseIdleConnections()
+	return nil
+}
+
+// listingProvider is a Provider whose upstream also answers legacy
+// completions, lists its models and has a free health check (grok).
+type listingProvider struct{ *Provider }
+
+var (
+	_ llmproxy.Completer     = listingProvider{}
+	_ llmproxy.ModelLister   = listingProvider{}
+	_ llmproxy.HealthChecker = listingProvider{}
+	_ llmproxy.Closer        = listingProvider{}
+)
+
+// Completion answers a legacy text completion (see Provider.completion).
+func (p listingProvider) Completion(ctx context.Context, req *llmproxy.CompletionRequest) (*llmproxy.CompletionResponse, error) {
+	return p.completion(ctx, req)
+}
+
+// ListModels returns the upstream's models (see Provider.listModels).
+func (p listingProvider) ListModels(ctx context.Context) ([]llmproxy.Model, error) {
+	return p.listModels(ctx)
+}
+
+// HealthCheck asks the upstream an authenticated question that costs no
+// tokens (see Provider.healthCheck).
+func (p listingProvider) HealthCheck(ctx context.Context) error { return p.healthCheck(ctx) }
+
+// embeddingProvider is a listingProvider whose upstream also computes
+// embeddings (openai, openrouter).
+type embeddingProvider struct{ listingProvider }
+
+var _ llmproxy.Embedder = embeddingProvider{}
+
+// Embeddings computes embeddings (see Provider.embeddings).
+func (p embeddingProvider) Embeddings(ctx context.Context, req *llmproxy.EmbeddingRequest) (*llmproxy.EmbeddingResponse, error) {
+	return p.embeddings(ctx, req)
+}

@@ -1,0 +1,256 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/sse"
+)
+
+// maxStreamLine caps one line of an upstream's event stream. It is a
+// variable so that tests can lower it.
+var maxStreamLine = sse.DefaultMaxLineBytes
+
+// ChatCompletionStream opens a streamed chat completion. The request goes
+// out as the client's own bytes where possible; for upstreams that honour
+// it, stream_options.include_usage is switched on so that the proxy always
+// learns the stream's usage (the proxy drops the usage chunk again for
+// clients that did not ask for it). Chunks keep the upstream's bytes.
+func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatRequest) (llmproxy.ChunkReader[*llmproxy.ChatChunk], error) {
+	send := req
+	if p.flavor.fixChat != nil {
+		send = p.flavor.fixChat(send)
+	}
+	body, err := p.streamBody(send, send.Raw(), send.Stream, send.StreamOptions)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.openStream(ctx, p.flavor.chatPath, body)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamReader(ctx, p, resp, p.decodeChatChunk), nil
+}
+
+// CompletionStream opens a streamed legacy text completion (see
+// ChatCompletionStream).
+func (p listingProvider) CompletionStream(ctx context.Context, req *llmproxy.CompletionRequest) (llmproxy.ChunkReader[*llmproxy.CompletionResponse], error) {
+	body, err := p.streamBody(req, req.Raw(), req.Stream, req.StreamOptions)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.openStream(ctx, "/completions", body)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamReader(ctx, p.Provider, resp, p.decodeCompletionChunk), nil
+}
+
+// streamBody returns the bytes of a streamed request: raw when it already
+// asks for a stream (and for usage, where the flavor supports it), raw with
+// the missing members appended when that is all that is missing, or the
+// encoding of req otherwise. req is the request value (for encoding).
+func (p *Provider) streamBody(req any, raw []byte, stream bool, opts *llmproxy.StreamOptions) ([]byte, error) {
+	wantUsage := p.flavor.streamUsage && (opts == nil || !opts.IncludeUsage)
+	if raw != nil && stream && !wantUsage {
+		return raw, nil
+	}
+	if raw != nil && opts == nil {
+		out := raw
+		if !stream {
+			out = appendMember(out, "stream", []byte("true"))
+		}
+		if wantUsage {
+			out = appendMember(out, "stream_options", []byte(`{"include_usage":true}`))
+		}
+		if out != nil {
+			return out, nil
+		}
+	}
+	// Encode a copy with the stream members set.
+	switch r := req.(type) {
+	case *llmproxy.ChatRequest:
+		cp := *r
+		cp.Stream, cp.StreamOptions = true, withUsage(r.StreamOptions, wantUsage)
+		return p.encode(&cp)
+	case *llmproxy.CompletionRequest:
+		cp := *r
+		cp.Stream, cp.StreamOptions = true, withUsage(r.StreamOptions, wantUsage)
+		return p.encode(&cp)
+	}
+	return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name, Message: "unknown request type"}
+}
+
+// withUsage returns opts with include_usage switched on when want is true,
+// without modifying opts.
+func withUsage(opts *llmproxy.StreamOptions, want bool) *llmproxy.StreamOptions {
+	if !want {
+		return opts
+	}
+	cp := llmproxy.StreamOptions{IncludeUsage: true}
+	if opts != nil {
+		cp.Extra = opts.Extra
+	}
+	return &cp
+}
+
+// appendMember returns a copy of the JSON object obj with the member
+// "key": value added before its closing brace, or nil when obj does not end
+// like an object. obj itself is not modified.
+func appendMember(obj []byte, key string, value []byte) []byte {
+	t := bytes.TrimRight(obj, " \t\r\n")
+	if len(t) < 2 || t[len(t)-1] != '}' {
+		return nil
+	}
+	inner := bytes.TrimRight(t[:len(t)-1], " \t\r\n")
+	out := make([]byte, 0, len(t)+len(key)+len(value)+8)
+	out = append(out, inner...)
+	if inner[len(inner)-1] != '{' {
+		out = append(out, ',')
+	}
+	out = append(out, '"')
+	out = append(out, key...)
+	out = append(out, '"', ':')
+	out = append(out, value...)
+	return append(out, '}')
+}
+
+// openStream sends a streamed request and returns the answer once the
+// upstream accepted it with a 2xx; any other status is its error.
+func (p *Provider) openStream(ctx context.Context, path string, body []byte) (*http.Response, error) {
+	req, err := p.newRequest(ctx, http.MethodPost, path, body)
+	if err != nil {
+		return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name,
+			Message: "could not build the upstream request", Err: err}
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, llmproxy.TransportError(ctx, p.name, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+		return nil, p.statusError(resp.StatusCode, resp.Header, b)
+	}
+	return resp, nil
+}
+
+// streamReader reads chunks of type T from an upstream's event stream. It
+// is used by one goroutine at a time, as llmproxy.ChunkReader requires.
+type streamReader[T any] struct {
+	ctx    context.Context
+	p      *Provider
+	body   io.ReadCloser
+	events *sse.Reader
+	decode func(data []byte) (c T, finished bool, err error)
+
+	finished bool // a chunk carried a finish reason
+}
+
+func newStreamReader[T any](ctx context.Context, p *Provider, resp *http.Response,
+	decode func([]byte) (T, bool, error),
+) *streamReader[T] {
+	return &streamReader[T]{ctx: ctx, p: p, body: resp.Body, events: sse.NewReader(resp.Body, maxStreamLine), decode: decode}
+}
+
+// Next returns the next chunk. The stream ends cleanly (io.EOF) at
+// "data: [DONE]", or at the end of the body after a finish reason (some
+// OpenAI-compatible servers send no [DONE]). An end before either is a cut
+// stream, reported as a KindUnavailable error; an error event is the
+// upstream's error.
+func (r *streamReader[T]) Next() (T, error) {
+	var zero T
+	for {
+		ev, err := r.events.Next()
+		switch {
+		case err == io.EOF || (err != nil && errors.Is(err, io.ErrUnexpectedEOF) && r.finished):
+			if r.finished {
+				return zero, io.EOF
+			}
+			return zero, &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: r.p.name,
+				Message: "the upstream stream ended before it was complete", Err: io.ErrUnexpectedEOF}
+		case errors.Is(err, sse.ErrLineTooLong):
+			return zero, &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: r.p.name,
+				Message: "the upstream sent a stream line over the size limit", Err: err}
+		case err != nil:
+			return zero, llmproxy.TransportError(r.ctx, r.p.name, err)
+		}
+		data := bytes.TrimSpace(ev.Data)
+		if len(data) == 0 {
+			continue
+		}
+		if sse.Done(data) {
+			return zero, io.EOF
+		}
+		if ev.Name == "error" {
+			return zero, r.p.statusError(http.StatusBadGateway, nil, data)
+		}
+		data = bytes.Clone(data)
+		if r.p.flavor.normalize != nil {
+			if data, err = r.p.flavor.normalize(data); err != nil {
+				return zero, r.p.invalidAnswer(err)
+			}
+		}
+		c, fin, err := r.decode(data)
+		if err != nil {
+			return zero, err
+		}
+		if fin {
+			r.finished = true
+		}
+		return c, nil
+	}
+}
+
+// Close ends the upstream request and releases its connection.
+func (r *streamReader[T]) Close() error { return r.body.Close() }
+
+// decodeChatChunk decodes one chat chunk, keeping its bytes. An "error"
+// member (OpenAI's and OpenRouter's mid-stream errors) makes it the
+// upstream's error; Perplexity's final "chat.completion.done" object is
+// renamed to a chunk.
+func (p *Provider) decodeChatChunk(data []byte) (*llmproxy.ChatChunk, bool, error) {
+	var c llmproxy.ChatChunk
+	if err := p.decodeAnswer(data, &c); err != nil {
+		return nil, false, err
+	}
+	if e := p.embeddedError(c.Extra); e != nil {
+		return nil, false, e
+	}
+	if c.Object == "chat.completion.done" {
+		c.Object = "chat.completion.chunk"
+	} else {
+		c.SetRaw(data)
+	}
+	fin := false
+	for i := range c.Choices {
+		if c.Choices[i].FinishReason != nil && *c.Choices[i].FinishReason != "" {
+			fin = true
+		}
+	}
+	return &c, fin, nil
+}
+
+// decodeCompletionChunk is decodeChatChunk for text completion chunks.
+func (p *Provider) decodeCompletionChunk(data []byte) (*llmproxy.CompletionResponse, bool, error) {
+	var c llmproxy.CompletionResponse
+	if err := p.decodeAnswer(data, &c); err != nil {
+		return nil, false, err
+	}
+	if e := p.embeddedError(c.Extra); e != nil {
+		return nil, false, e
+	}
+	c.SetRaw(data)
+	fin := false
+	for _, ch := range c.Choices {
+		if ch.FinishReason != "" {
+			fin = true
+		}
+	}
+	return &c, fin, nil
+}

@@ -1,0 +1,215 @@
+package llmproxy
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/avast/retry-go/v4"
+)
+
+// Endpoint names, as used in logs and metrics.
+const (
+	endpointChat        = "chat"
+	endpointCompletions = "completions"
+	endpointEmbeddings  = "embeddings"
+)
+
+// maxBackoff caps one backoff sleep between retries.
+const maxBackoff = 30 * time.Second
+
+// sortByPriority orders upstreams by priority, keeping configuration order
+// among equals.
+func sortByPriority(us []*upstream) {
+	slices.SortStableFunc(us, func(a, b *upstream) int { return a.cfg.Priority - b.cfg.Priority })
+}
+
+func isGlob(pattern string) bool { return strings.ContainsAny(pattern, `*?[\`) }
+
+// candidates returns the upstreams that serve model and pass accept (nil
+// accepts all), in the order they are to be tried.
+func (st *state) candidates(model string, accept func(*upstream) bool) []*upstream {
+	var out []*upstream
+	for _, u := range st.upstreams {
+		if u.cfg.Serves(model) && (accept == nil || accept(u)) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// route runs call against the candidates for model: each candidate is
+// tried, with retries of retryable failures, until one answers; failures
+// that the kind allows fail over to the next candidate. Invalid requests
+// return at once. Every wait ends as soon as ctx does; the caller bounds ctx
+// with the request timeout. call bounds its own attempt (see withAttemptTimeout).
+func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model string,
+	accept func(*upstream) bool, call func(context.Context, *upstream) (T, error),
+) (T, *ProxyInfo, error) {
+	var zero T
+	start := p.now()
+	reqID := RequestID(ctx)
+	if reqID == "" {
+		reqID = NewRequestID()
+	}
+
+	cands := st.candidates(model, accept)
+	if len(cands) == 0 {
+		return zero, nil, noCandidateError(st, model, endpoint)
+	}
+
+	attempt := 0
+	var lastErr *Error
+	for i, u := range cands {
+		more := i < len(cands)-1
+		var res T
+		err := retry.Do(
+			func() error {
+				attempt++
+				r, err := call(ctx, u)
+				if err != nil {
+					return classify(ctx, u.cfg.Name, err)
+				}
+				res = r
+				return nil
+			},
+			retry.Context(ctx),
+			retry.Attempts(uint(u.cfg.MaxRetries)+1),
+			retry.LastErrorOnly(true),
+			retry.RetryIf(func(err error) bool { return shouldRetry(ctx, AsError(err), more) }),
+			retry.DelayType(func(n uint, err error, _ *retry.Config) time.Duration {
+				// retry-go counts retries from 1; retryDelay from 0.
+				return retryDelay(max(n, 1)-1, AsError(err), u.cfg.RetryDelay)
+			}),
+		)
+		if err == nil {
+			info := &ProxyInfo{
+				Provider:      u.cfg.Name,
+				AttemptNumber: attempt,
+				ResponseTime:  p.now().Sub(start).Seconds(),
+				RequestID:     reqID,
+			}
+			return res, info, nil
+		}
+		e := AsError(err)
+		if ctxErr := ctx.Err(); ctxErr != nil && e.Kind != KindInvalidRequest {
+			return zero, nil, contextError(ctx, e)
+		}
+		p.logger.Warn("provider attempt failed",
+			"request_id", reqID, "provider", u.cfg.Name, "endpoint", endpoint,
+			"model", model, "kind", e.Kind.String(), "status", e.Status, "error", e.Error())
+		if !e.Kind.Failover() {
+			return zero, nil, e
+		}
+		lastErr = e
+	}
+	return zero, nil, lastErr
+}
+
+// routeOnce routes a request that gets one whole answer: the request
+// timeout bounds the run and the provider's timeout bounds each attempt.
+func routeOnce[T any](ctx context.Context, p *Proxy, endpoint, model string,
+	accept func(*upstream) bool, call func(context.Context, *upstream) (T, error),
+) (T, *ProxyInfo, error) {
+	st := p.state.Load()
+	ctx, cancel := context.WithTimeout(ctx, st.cfg.RequestTimeout)
+	defer cancel()
+	return route(ctx, p, st, endpoint, model, accept, withAttemptTimeout(call))
+}
+
+// withAttemptTimeout bounds each call by the provider's timeout and
+// classifies its failure against the attempt's own context, so that an
+// attempt that ran out of time is a timeout of that provider.
+func withAttemptTimeout[T any](call func(context.Context, *upstream) (T, error)) func(context.Context, *upstream) (T, error) {
+	return func(ctx context.Context, u *upstream) (T, error) {
+		actx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
+		defer cancel()
+		r, err := call(actx, u)
+		if err != nil {
+			return r, classify(actx, u.cfg.Name, err)
+		}
+		return r, nil
+	}
+}
+
+// classify turns whatever a provider returned into an *Error that names it.
+func classify(ctx context.Context, provider string, err error) *Error {
+	e, ok := errors.AsType[*Error](err)
+	if !ok {
+		e = TransportError(ctx, provider, err)
+	}
+	if e.Provider == "" {
+		// Copy rather than write: the provider may return a shared *Error.
+		c := *e
+		c.Provider = provider
+		e = &c
+	}
+	return e
+}
+
+// shouldRetry decides whether a failed attempt is tried again on the same
+// provider.
+func shouldRetry(ctx context.Context, e *Error, moreCandidates bool) bool {
+	if !e.Kind.Retryable() || ctx.Err() != nil {
+		return false
+	}
+	// A refused connection says the provider is down right now: move on to
+	// the next candidate at once rather than sleeping on this one.
+	if moreCandidates && IsConnectError(e.Err) {
+		return false
+	}
+	if e.RetryAfter > 0 {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < e.RetryAfter {
+			return false
+		}
+	}
+	return true
+}
+
+// retryDelay is the wait before retry n (0-based): the upstream's
+// Retry-After when it gave one, else exponential backoff from base with
+// jitter in [d/2, d), capped at maxBackoff.
+func retryDelay(n uint, e *Error, base time.Duration) time.Duration {
+	if e.RetryAfter > 0 {
+		return e.RetryAfter
+	}
+	d := base << min(n, 16)
+	if d <= 0 || d > maxBackoff {
+		d = maxBackoff
+	}
+	half := d / 2
+	return half + rand.N(d-half)
+}
+
+// contextError is the error for a request whose context ended: the caller's
+// cancellation, or the request timeout.
+func contextError(ctx context.Context, last *Error) *Error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return &Error{Kind: KindCanceled, Message: "the request was canceled", Err: ctx.Err()}
+	}
+	e := &Error{Kind: KindTimeout, Message: "the request did not complete within the request timeout", Err: ctx.Err()}
+	if last != nil {
+		e.Provider = last.Provider
+		e.Err = last
+	}
+	return e
+}
+
+func noCandidateError(st *state, model, endpoint string) *Error {
+	if len(st.candidates(model, nil)) > 0 {
+		return &Error{
+			Kind: KindInvalidRequest, Param: "model", Code: "unsupported_endpoint",
+			Message: "no provider serving the model " + quote(model) + " supports " + endpoint,
+		}
+	}
+	return &Error{
+		Kind: KindNotFound, Status: 404, Param: "model", Code: "model_not_found",
+		Type:    "invalid_request_error",
+		Message: "the model " + quote(model) + " is not served by any enabled provider",
+	}
+}
+
+func quote(s string) string { return "`" + s + "`" }

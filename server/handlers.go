@@ -1,0 +1,211 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/llmproxy/llmproxy"
+)
+
+// readJSONBody reads a request body of at most s.maxBody bytes that must
+// be JSON. It writes the error answer itself and returns ok false on failure.
+func (s *server) readJSONBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/plain") {
+			writeError(w, &llmproxy.Error{
+				Kind: llmproxy.KindInvalidRequest, Status: http.StatusUnsupportedMediaType,
+				Code: "unsupported_media_type", Message: "the request body must be JSON (Content-Type: application/json), got " + ct,
+			})
+			return nil, false
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		if isMaxBytesError(err) {
+			writeError(w, &llmproxy.Error{
+				Kind: llmproxy.KindInvalidRequest, Status: http.StatusRequestEntityTooLarge,
+				Code: "request_too_large", Message: "the request body is larger than the limit of " + humanBytes(s.maxBody),
+			})
+		} else {
+			writeError(w, &llmproxy.Error{Kind: llmproxy.KindCanceled, Message: "could not read the request body", Err: err})
+		}
+		return nil, false
+	}
+	if len(body) == 0 {
+		writeError(w, &llmproxy.Error{Kind: llmproxy.KindInvalidRequest, Code: "invalid_json", Message: "the request body is empty; send a JSON object"})
+		return nil, false
+	}
+	return body, true
+}
+
+func (s *server) chat(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readJSONBody(w, r)
+	if !ok {
+		return
+	}
+	req, err := llmproxy.ParseChatRequest(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ri := info(r.Context())
+	ri.model = req.Model
+	if req.Stream {
+		st, err := s.p.ChatCompletionStream(r.Context(), req)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		defer st.Close()
+		writeStream(w, st, emptyChatChunk)
+		s.streamed(r, st.ProxyInfo(), st.Usage(), st.Err())
+		return
+	}
+	resp, err := s.p.ChatCompletion(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.done(r, resp.ProxyInfo, resp.Usage)
+	writeAnswer(w, resp.Raw(), resp, resp.ProxyInfo)
+}
+
+func (s *server) completions(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readJSONBody(w, r)
+	if !ok {
+		return
+	}
+	req, err := llmproxy.ParseCompletionRequest(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	info(r.Context()).model = req.Model
+	if req.Stream {
+		st, err := s.p.CompletionStream(r.Context(), req)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		defer st.Close()
+		writeStream(w, st, emptyCompletionChunk)
+		s.streamed(r, st.ProxyInfo(), st.Usage(), st.Err())
+		return
+	}
+	resp, err := s.p.Completion(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.done(r, resp.ProxyInfo, resp.Usage)
+	writeAnswer(w, resp.Raw(), resp, resp.ProxyInfo)
+}
+
+func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readJSONBody(w, r)
+	if !ok {
+		return
+	}
+	req, err := llmproxy.ParseEmbeddingRequest(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	info(r.Context()).model = req.Model
+	resp, err := s.p.Embeddings(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.done(r, resp.ProxyInfo, resp.Usage)
+	writeAnswer(w, resp.Raw(), resp, resp.ProxyInfo)
+}
+
+func (s *server) models(w http.ResponseWriter, r *http.Request) {
+	list, err := s.p.Models(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeAnswer(w, nil, list, nil)
+}
+
+func (s *server) providers(w http.ResponseWriter, r *http.Request) {
+	writeAnswer(w, nil, map[string]any{"providers": s.p.Providers()}, nil)
+}
+
+func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	s.p.Metrics().WritePrometheus(w)
+}
+
+// healthAnswer is the body of GET /health.
+type healthAnswer struct {
+	Status    string `json:"status"`
+	App       string `json:"app"`
+	Version   string `json:"version,omitempty"`
+	Providers int    `json:"providers_active"`
+}
+
+// health answers 200 while at least one provider can serve and 503 when
+// none can. It needs no key.
+func (s *server) health(w http.ResponseWriter, r *http.Request) {
+	cfg := s.p.Config()
+	active := 0
+	for _, pi := range s.p.Providers() {
+		if pi.Active {
+			active++
+		}
+	}
+	ans := healthAnswer{Status: "healthy", App: cfg.AppName, Version: cfg.AppVersion, Providers: active}
+	w.Header().Set("Content-Type", "application/json")
+	if active == 0 {
+		ans.Status = "unhealthy"
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(ans)
+}
+
+// fail records err for the access log and answers it.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := llmproxy.AsError(err)
+	ri := info(r.Context())
+	ri.errKind = e.Kind.String()
+	if e.Provider != "" {
+		ri.provider = e.Provider
+	}
+	writeError(w, e)
+}
+
+// done records a successful answer for the access log.
+func (s *server) done(r *http.Request, pi *llmproxy.ProxyInfo, u *llmproxy.Usage) {
+	ri := info(r.Context())
+	if pi != nil {
+		ri.provider, ri.attempts = pi.Provider, pi.AttemptNumber
+	}
+	ri.usage = u
+}
+
+// streamed records a finished stream for the access log.
+func (s *server) streamed(r *http.Request, pi *llmproxy.ProxyInfo, u *llmproxy.Usage, err error) {
+	s.done(r, pi, u)
+	if err != nil {
+		info(r.Context()).errKind = llmproxy.AsError(err).Kind.String()
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return itoa(n>>20) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return itoa(n>>10) + " KiB"
+	}
+	return itoa(n) + " bytes"
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

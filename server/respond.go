@@ -1,0 +1,104 @@
+package server
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/llmproxy/llmproxy"
+)
+
+// writeError answers err in the OpenAI envelope with its status. For
+// errors a client should not retry it sets "x-should-retry: false", which
+// the official SDKs honour; for rate limits it sets Retry-After.
+func writeError(w http.ResponseWriter, err error) {
+	e := llmproxy.AsError(err)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	status := e.HTTPStatus()
+	if !clientMayRetry(e) {
+		h.Set("X-Should-Retry", "false")
+	}
+	w.WriteHeader(status)
+	b, _ := json.Marshal(e.Envelope())
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// clientMayRetry reports whether retrying the same request later can help.
+func clientMayRetry(e *llmproxy.Error) bool {
+	switch e.Kind {
+	case llmproxy.KindRateLimited, llmproxy.KindRateLimitedClient, llmproxy.KindUnavailable,
+		llmproxy.KindTimeout, llmproxy.KindInternal:
+		return true
+	}
+	return false
+}
+
+// writeAnswer writes a successful JSON answer. When the provider kept the
+// upstream's exact bytes (raw), they are written as they are with
+// _proxy_info spliced in, so that every member the upstream sent reaches the
+// client without a decode/encode round trip; otherwise v is encoded.
+func writeAnswer(w http.ResponseWriter, raw []byte, v any, pi *llmproxy.ProxyInfo) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if pi != nil {
+		h.Set("X-LLMProxy-Provider", pi.Provider)
+		h.Set("X-LLMProxy-Attempt", strconv.Itoa(pi.AttemptNumber))
+	}
+	var body []byte
+	if raw != nil {
+		body = spliceProxyInfo(raw, pi)
+	}
+	if body == nil {
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			writeError(w, &llmproxy.Error{Kind: llmproxy.KindInternal, Message: "could not encode the answer", Err: err})
+			return
+		}
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
+}
+
+// spliceProxyInfo returns the JSON object raw with a "_proxy_info" member
+// appended before its closing brace, or nil when raw is not a JSON object.
+// It neither decodes nor re-encodes raw.
+func spliceProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) []byte {
+	end := len(raw) - 1
+	for end >= 0 && isSpace(raw[end]) {
+		end--
+	}
+	start := 0
+	for start < end && isSpace(raw[start]) {
+		start++
+	}
+	if end <= start || raw[end] != '}' || raw[start] != '{' {
+		return nil
+	}
+	if pi == nil {
+		return raw[start : end+1]
+	}
+	info, err := json.Marshal(pi)
+	if err != nil {
+		return nil
+	}
+	// Is the object empty? Look back from the closing brace.
+	inner := end - 1
+	for inner > start && isSpace(raw[inner]) {
+		inner--
+	}
+	out := make([]byte, 0, end-start+len(info)+20)
+	out = append(out, raw[start:end]...)
+	if inner != start {
+		out = append(out, ',')
+	}
+	out = append(out, `"_proxy_info":`...)
+	out = append(out, info...)
+	return append(out, '}')
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }

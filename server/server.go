@@ -1,0 +1,93 @@
+// Package server mounts an llmproxy.Proxy as a plain net/http handler with
+// the OpenAI-compatible endpoints and the proxy's operational endpoints:
+//
+//	POST /v1/chat/completions   POST /v1/completions   POST /v1/embeddings
+//	GET  /v1/models             GET  /providers        GET  /metrics
+//	GET  /health
+//
+// The handler authenticates clients (the configured header or
+// "Authorization: Bearer"), limits body sizes, answers CORS preflights,
+// recovers panics, tags every request with an id (X-Request-ID, honoured or
+// generated) and writes one access log line per request. Every error is the
+// OpenAI envelope {"error":{"message","type","param","code"}}.
+//
+// Mount it in an existing mux at the root of its paths:
+//
+//	mux.Handle("/", server.Handler(p, server.Options{}))
+//
+// or under a prefix with http.StripPrefix.
+package server
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/llmproxy/llmproxy"
+)
+
+// DefaultMaxBodyBytes is the default limit of a request body: 10 MiB.
+const DefaultMaxBodyBytes = 10 << 20
+
+// Options configures the handler. The zero value is ready to use: auth keys,
+// key header and CORS origins come from the proxy's configuration, which
+// keeps them current across reloads.
+type Options struct {
+	// Logger receives the access log and handler errors; nil means the
+	// proxy's logger.
+	Logger *slog.Logger
+	// MaxBodyBytes limits a request body; 0 means DefaultMaxBodyBytes.
+	// Larger bodies are answered 413.
+	MaxBodyBytes int64
+}
+
+// Handler returns an http.Handler serving p. It is safe for concurrent use.
+func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
+	s := &server{p: p, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	if s.log == nil {
+		s.log = p.Logger()
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/chat/completions", only(http.MethodPost, s.auth(http.HandlerFunc(s.chat))))
+	mux.Handle("/v1/completions", only(http.MethodPost, s.auth(http.HandlerFunc(s.completions))))
+	mux.Handle("/v1/embeddings", only(http.MethodPost, s.auth(http.HandlerFunc(s.embeddings))))
+	mux.Handle("/v1/models", only(http.MethodGet, s.auth(http.HandlerFunc(s.models))))
+	mux.Handle("/providers", only(http.MethodGet, s.auth(http.HandlerFunc(s.providers))))
+	mux.Handle("/metrics", only(http.MethodGet, s.auth(http.HandlerFunc(s.metrics))))
+	mux.Handle("/health", only(http.MethodGet, http.HandlerFunc(s.health)))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &llmproxy.Error{
+			Kind: llmproxy.KindNotFound, Status: http.StatusNotFound, Type: "invalid_request_error",
+			Code: "unknown_url", Message: "unknown request URL: " + r.Method + " " + r.URL.Path,
+		})
+	})
+	// recover sits inside accessLog so that a panicked request still gets
+	// its access log line (status 500).
+	return s.requestID(s.accessLog(s.recover(s.cors(mux))))
+}
+
+// server holds what the handlers share.
+type server struct {
+	p       *llmproxy.Proxy
+	log     *slog.Logger
+	maxBody int64
+}
+
+// only answers 405 in the OpenAI envelope to methods other than method
+// (and lets CORS preflights through to the CORS middleware, which answers
+// them before this point).
+func only(method string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", method)
+			writeError(w, &llmproxy.Error{
+				Kind: llmproxy.KindInvalidRequest, Status: http.StatusMethodNotAllowed,
+				Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + method,
+			})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

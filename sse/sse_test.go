@@ -1,0 +1,119 @@
+package sse
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func readAll(t *testing.T, in string, max int) ([]Event, error) {
+	t.Helper()
+	r := NewReader(strings.NewReader(in), max)
+	var out []Event
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			if err == io.EOF {
+				return out, nil
+			}
+			return out, err
+		}
+		ev.Data = bytes.Clone(ev.Data)
+		out = append(out, ev)
+	}
+}
+
+func TestReader(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []Event
+	}{
+		{"openai", "data: {\"a\":1}\n\ndata: {\"a\":2}\n\ndata: [DONE]\n\n",
+			[]Event{{Data: []byte(`{"a":1}`)}, {Data: []byte(`{"a":2}`)}, {Data: []byte("[DONE]")}}},
+		{"crlf", "data: x\r\n\r\ndata: y\r\n\r\n", []Event{{Data: []byte("x")}, {Data: []byte("y")}}},
+		{"named events", "event: message_start\ndata: {\"type\":\"message_start\"}\n\nevent: ping\ndata: {}\n\n",
+			[]Event{{Name: "message_start", Data: []byte(`{"type":"message_start"}`)}, {Name: "ping", Data: []byte(`{}`)}}},
+		{"comments skipped", ": OPENROUTER PROCESSING\n\n: keep-alive\ndata: z\n\n", []Event{{Data: []byte("z")}}},
+		{"multi-line data", "data: a\ndata: b\n\n", []Event{{Data: []byte("a\nb")}}},
+		{"no space after colon", "data:x\n\n", []Event{{Data: []byte("x")}}},
+		{"id and retry", "id: 7\nretry: 100\ndata: q\n\n", []Event{{ID: "7", Data: []byte("q")}}},
+		{"last event without blank line", "data: end", []Event{{Data: []byte("end")}}},
+		{"ndjson", "{\"a\":1}\n{\"b\":2}\n", []Event{{Data: []byte(`{"a":1}`)}, {Data: []byte(`{"b":2}`)}}},
+		{"event without data is dropped", "event: x\n\ndata: y\n\n", []Event{{Data: []byte("y")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readAll(t, tt.in, 0)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestReaderLineTooLong(t *testing.T) {
+	in := "data: " + strings.Repeat("x", 10_000) + "\n\n"
+	_, err := readAll(t, in, 1024)
+	require.True(t, errors.Is(err, ErrLineTooLong), "err = %v", err)
+
+	// Exactly at the limit still passes.
+	in = "data: " + strings.Repeat("x", 1024-6) + "\n\n"
+	got, err := readAll(t, in, 1024)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+}
+
+func TestReaderPassesReadErrors(t *testing.T) {
+	boom := errors.New("connection reset")
+	r := NewReader(io.MultiReader(strings.NewReader("data: a\n\ndata: b"), errReader{boom}), 0)
+	ev, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, "a", string(ev.Data))
+	_, err = r.Next()
+	require.ErrorIs(t, err, boom)
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+func TestDoneAndAppend(t *testing.T) {
+	require.True(t, Done([]byte("[DONE]")))
+	require.True(t, Done([]byte(" [DONE] ")))
+	require.False(t, Done([]byte(`{"done":true}`)))
+	require.Equal(t, "data: {}\n\n", string(AppendData(nil, []byte("{}"))))
+}
+
+// FuzzReader checks that no input makes the reader panic, loop or return
+// more data than it was given.
+func FuzzReader(f *testing.F) {
+	for _, s := range []string{
+		"data: {\"a\":1}\n\ndata: [DONE]\n\n",
+		"event: ping\ndata: {}\n\n",
+		": comment\r\ndata: x\r\n\r\n",
+		"{\"ndjson\":true}\n",
+		"data:\n\n",
+		"data: a\ndata: b\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewReader(bytes.NewReader(in), 256)
+		total := 0
+		for i := 0; i <= len(in)+1; i++ {
+			ev, err := r.Next()
+			if err != nil {
+				return
+			}
+			total += len(ev.Data)
+			if total > 2*len(in) {
+				t.Fatalf("returned %d bytes of data from %d bytes of input", total, len(in))
+			}
+		}
+		t.Fatalf("more events than input bytes")
+	})
+}

@@ -1,0 +1,369 @@
+package llmproxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"sync"
+	"time"
+)
+
+// ChatStreamer is a Provider that streams chat completions. Providers
+// without it still serve streaming requests: the proxy turns their whole
+// answer into a one-chunk stream.
+type ChatStreamer interface {
+	ChatCompletionStream(ctx context.Context, req *ChatRequest) (ChunkReader[*ChatChunk], error)
+}
+
+// CompletionStreamer is a Provider that streams legacy text completions.
+type CompletionStreamer interface {
+	CompletionStream(ctx context.Context, req *CompletionRequest) (ChunkReader[*CompletionResponse], error)
+}
+
+// ChunkReader is a provider's open stream of chunks.
+type ChunkReader[T any] interface {
+	// Next returns the next chunk. It returns io.EOF at the clean end of
+	// the stream (the upstream said it was done) and an error, preferably
+	// an *Error, when the stream failed or was cut short.
+	Next() (T, error)
+	// Close releases the stream's connection. It is called once, also
+	// after Next returned an error.
+	Close() error
+}
+
+// Chunk is a streamed chunk type: *ChatChunk or *CompletionResponse.
+type Chunk interface {
+	*ChatChunk | *CompletionResponse
+	HasContent() bool
+	Raw() []byte
+	Finished() bool
+	chunkUsage() *Usage
+}
+
+// ChatStream is a streamed chat completion.
+type ChatStream = Stream[*ChatChunk]
+
+// CompletionStream is a streamed text completion.
+type CompletionStream = Stream[*CompletionResponse]
+
+// Timeout causes, told apart from the caller's cancellation.
+var (
+	errFirstTokenTimeout = errors.New("llmproxy: no content within the first-token timeout")
+	errIdleTimeout       = errors.New("llmproxy: no chunk within the stream idle timeout")
+)
+
+// maxPrimeChunks bounds the chunks buffered before the first content chunk
+// (role announcements, keep-alive chunks), so that an upstream that never
+// sends content cannot make the proxy buffer without limit.
+const maxPrimeChunks = 64
+
+// Stream is an open stream of chunks. Iterate with Next and Current (or
+// All), then check Err. A Stream must be closed; Close is idempotent. A
+// Stream is not safe for concurrent use: to abandon a stream from another
+// goroutine, cancel the context it was opened with.
+//
+// The stream is committed: the proxy opened it and received its first
+// content chunk before handing it over, so every failure up to that point
+// was retried or failed over invisibly. A failure after the commit ends the
+// iteration and is reported by Err as an *Error; a stream that ends with a
+// nil Err ended cleanly.
+type Stream[T Chunk] struct {
+	r       ChunkReader[T]
+	pending []T
+	cur     T
+	err     error
+	info    *ProxyInfo
+	usage   *Usage
+
+	// dropUsageOnly skips usage-only chunks the client did not ask for.
+	dropUsageOnly bool
+
+	ctx    context.Context // the attempt's context
+	cancel context.CancelCauseFunc
+	stop   context.CancelFunc // ends the request timeout
+	idle   time.Duration
+	timer  *time.Timer
+	done   bool
+
+	closeOnce sync.Once
+	onDone    func(err error)
+}
+
+// Next advances to the next chunk and reports whether there is one.
+func (s *Stream[T]) Next() bool {
+	for {
+		if s.done {
+			return false
+		}
+		var c T
+		if len(s.pending) > 0 {
+			c, s.pending = s.pending[0], s.pending[1:]
+		} else {
+			var err error
+			s.timer.Reset(s.idle)
+			c, err = s.r.Next()
+			s.timer.Stop()
+			if err != nil {
+				if err != io.EOF {
+					s.err = s.streamError(err)
+				}
+				s.finish()
+				return false
+			}
+		}
+		if u := c.chunkUsage(); u != nil {
+			s.usage = u
+		}
+		if s.dropUsageOnly && usageOnly(c) {
+			continue
+		}
+		s.cur = c
+		return true
+	}
+}
+
+// Current returns the chunk Next advanced to.
+func (s *Stream[T]) Current() T { return s.cur }
+
+// Err returns the error that ended the stream, or nil after a clean end.
+func (s *Stream[T]) Err() error { return s.err }
+
+// ProxyInfo tells which provider serves the stream and after how many
+// attempts.
+func (s *Stream[T]) ProxyInfo() *ProxyInfo { return s.info }
+
+// Usage returns the token usage the upstream reported, once the stream has
+// ended (nil if it reported none). The proxy asks OpenAI-format upstreams
+// for usage whether or not the client did; chunks that carry only usage are
+// passed to the caller only if its request asked for them.
+func (s *Stream[T]) Usage() *Usage { return s.usage }
+
+// All returns an iterator over the chunks. It yields each chunk with a nil
+// error, and the stream's error, if any, as the last pair. Breaking out of
+// the loop does not close the stream.
+func (s *Stream[T]) All() iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for s.Next() {
+			if !yield(s.Current(), nil) {
+				return
+			}
+		}
+		if s.err != nil {
+			var zero T
+			yield(zero, s.err)
+		}
+	}
+}
+
+// Close ends the stream and releases its upstream connection. Closing a
+// stream before its end cancels the upstream request.
+func (s *Stream[T]) Close() error {
+	if !s.done {
+		s.cancel(context.Canceled)
+	}
+	s.finish()
+	return nil
+}
+
+// finish releases everything once: the timer, the upstream connection and
+// the contexts, and reports the outcome.
+func (s *Stream[T]) finish() {
+	s.closeOnce.Do(func() {
+		s.done = true
+		s.timer.Stop()
+		_ = s.r.Close()
+		s.cancel(nil)
+		s.stop()
+		if s.onDone != nil {
+			s.onDone(s.err)
+		}
+	})
+}
+
+// streamError classifies a failure after the commit.
+func (s *Stream[T]) streamError(err error) error {
+	name := ""
+	if s.info != nil {
+		name = s.info.Provider
+	}
+	switch context.Cause(s.ctx) {
+	case errIdleTimeout:
+		return &Error{Kind: KindTimeout, Provider: name, Message: "the upstream stream stalled (no chunk within the stream idle timeout)", Err: err}
+	case context.Canceled:
+		return &Error{Kind: KindCanceled, Provider: name, Message: "the stream was canceled", Err: err}
+	}
+	if errors.Is(s.ctx.Err(), context.DeadlineExceeded) {
+		return &Error{Kind: KindTimeout, Provider: name, Message: "the stream did not complete within the request timeout", Err: err}
+	}
+	return classify(s.ctx, name, err)
+}
+
+func usageOnly[T Chunk](c T) bool {
+	switch c := any(c).(type) {
+	case *ChatChunk:
+		return len(c.Choices) == 0 && c.Usage != nil
+	case *CompletionResponse:
+		return len(c.Choices) == 0 && c.Usage != nil
+	}
+	return false
+}
+
+// openStream opens a stream on one provider and reads up to its first
+// content chunk (the commit point), with the provider's first-token timeout.
+// Any failure before the commit is returned, classified, for the router to
+// retry or fail over.
+func openStream[T Chunk](ctx context.Context, u *upstream, open func(context.Context) (ChunkReader[T], error)) (*Stream[T], error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	ft := time.AfterFunc(u.cfg.FirstTokenTimeout, func() { cancel(errFirstTokenTimeout) })
+	fail := func(r ChunkReader[T], err error) (*Stream[T], error) {
+		ft.Stop()
+		if r != nil {
+			_ = r.Close()
+		}
+		e := classify(actx, u.cfg.Name, err)
+		if context.Cause(actx) == errFirstTokenTimeout {
+			e = &Error{Kind: KindTimeout, Provider: u.cfg.Name, Message: "the upstream sent no content within the first-token timeout", Err: err}
+		}
+		cancel(nil)
+		return nil, e
+	}
+	r, err := open(actx)
+	if err != nil {
+		return fail(nil, err)
+	}
+	var pending []T
+	eof := false
+	for len(pending) < maxPrimeChunks {
+		c, err := r.Next()
+		if err == io.EOF {
+			eof = true
+			break
+		}
+		if err != nil {
+			return fail(r, err)
+		}
+		pending = append(pending, c)
+		if c.HasContent() {
+			break
+		}
+	}
+	ft.Stop()
+	s := &Stream[T]{r: r, pending: pending, ctx: actx, cancel: cancel, idle: u.cfg.StreamIdleTimeout}
+	s.timer = time.AfterFunc(s.idle, func() { cancel(errIdleTimeout) })
+	s.timer.Stop()
+	if eof {
+		// The whole stream arrived before any content: hand out what came
+		// and end cleanly.
+		s.r = &sliceReader[T]{}
+	}
+	return s, nil
+}
+
+// sliceReader is an exhausted ChunkReader.
+type sliceReader[T any] struct{}
+
+func (*sliceReader[T]) Next() (T, error) {
+	var zero T
+	return zero, io.EOF
+}
+
+func (*sliceReader[T]) Close() error { return nil }
+
+// oneChunk is a ChunkReader of a single chunk: the whole answer of a
+// provider that cannot stream.
+type oneChunk[T any] struct {
+	c    T
+	sent bool
+}
+
+func (o *oneChunk[T]) Next() (T, error) {
+	if o.sent {
+		var zero T
+		return zero, io.EOF
+	}
+	o.sent = true
+	return o.c, nil
+}
+
+func (o *oneChunk[T]) Close() error { return nil }
+
+// responseChunk turns a whole chat answer into the equivalent single chunk.
+func responseChunk(r *ChatResponse) *ChatChunk {
+	c := &ChatChunk{ID: r.ID, Object: "chat.completion.chunk", Created: r.Created, Model: r.Model,
+		SystemFingerprint: r.SystemFingerprint, Usage: r.Usage, Choices: make([]ChunkChoice, len(r.Choices))}
+	for i, ch := range r.Choices {
+		text := ch.Message.Content.String()
+		fr := ch.FinishReason
+		c.Choices[i] = ChunkChoice{Index: ch.Index, FinishReason: &fr, Delta: Delta{
+			Role: "assistant", Content: &text, ToolCalls: ch.Message.ToolCalls, Refusal: ch.Message.Refusal,
+		}}
+		for j := range c.Choices[i].Delta.ToolCalls {
+			idx := j
+			c.Choices[i].Delta.ToolCalls[j].Index = &idx
+		}
+	}
+	return c
+}
+
+// ChatCompletionStream opens a streamed chat completion on the first
+// provider that serves req.Model, retrying and failing over until the first
+// content chunk arrives (see Stream). The returned error covers everything
+// up to that point. The caller must Close the stream.
+func (p *Proxy) ChatCompletionStream(ctx context.Context, req *ChatRequest) (*ChatStream, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	dropUsage := req.StreamOptions == nil || !req.StreamOptions.IncludeUsage
+	return streamRoute(ctx, p, endpointChat, req.Model, nil, dropUsage,
+		func(ctx context.Context, u *upstream) (ChunkReader[*ChatChunk], error) {
+			if s, ok := u.p.(ChatStreamer); ok {
+				return s.ChatCompletionStream(ctx, req)
+			}
+			resp, err := u.p.ChatCompletion(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			return &oneChunk[*ChatChunk]{c: responseChunk(resp)}, nil
+		})
+}
+
+// CompletionStream opens a streamed text completion (see
+// ChatCompletionStream).
+func (p *Proxy) CompletionStream(ctx context.Context, req *CompletionRequest) (*CompletionStream, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	dropUsage := req.StreamOptions == nil || !req.StreamOptions.IncludeUsage
+	return streamRoute(ctx, p, endpointCompletions, req.Model,
+		func(u *upstream) bool { _, ok := u.p.(Completer); return ok }, dropUsage,
+		func(ctx context.Context, u *upstream) (ChunkReader[*CompletionResponse], error) {
+			if s, ok := u.p.(CompletionStreamer); ok {
+				return s.CompletionStream(ctx, req)
+			}
+			resp, err := u.p.(Completer).Completion(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			return &oneChunk[*CompletionResponse]{c: resp}, nil
+		})
+}
+
+// streamRoute routes a stream: each attempt opens the stream and reads to
+// the commit point; the request timeout then bounds the rest of the stream.
+func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string, accept func(*upstream) bool,
+	dropUsage bool, open func(context.Context, *upstream) (ChunkReader[T], error),
+) (*Stream[T], error) {
+	st := p.state.Load()
+	ctx, stop := context.WithTimeout(ctx, st.cfg.RequestTimeout)
+	s, info, err := route(ctx, p, st, endpoint, model, accept,
+		func(ctx context.Context, u *upstream) (*Stream[T], error) {
+			return openStream(ctx, u, func(ctx context.Context) (ChunkReader[T], error) { return open(ctx, u) })
+		})
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	s.info, s.stop, s.dropUsageOnly = info, stop, dropUsage
+	return s, nil
+}
