@@ -3,6 +3,8 @@ package llmproxy
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -36,6 +38,36 @@ type Config struct {
 	RateLimitRPM    int           `mapstructure:"rate_limit_rpm"`
 	RateLimitWindow time.Duration `mapstructure:"rate_limit_window"` // default 60 s
 
+	// RateLimitChatRPM, RateLimitCompletionsRPM and RateLimitEmbeddingsRPM
+	// are the requests a client may make per minute to
+	// /v1/chat/completions, /v1/completions and /v1/embeddings, on top of
+	// the global limit. 0 means no limit. A config file that does not set
+	// them gets DefaultRateLimitChatRPM (100), DefaultRateLimitCompletionsRPM
+	// (100) and DefaultRateLimitEmbeddingsRPM (200); in Go, 0 stays 0. A
+	// client is its API key when api_keys is set, its IP address otherwise.
+	RateLimitChatRPM        int `mapstructure:"rate_limit_chat_rpm"`
+	RateLimitCompletionsRPM int `mapstructure:"rate_limit_completions_rpm"`
+	RateLimitEmbeddingsRPM  int `mapstructure:"rate_limit_embeddings_rpm"`
+	// TrustedProxies lists the reverse proxies (IP addresses or CIDR
+	// ranges) whose X-Forwarded-For names the client for the rate limits.
+	// Empty means the peer address of the connection is the client and
+	// X-Forwarded-For is ignored, since any client can send it.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// RedisURL is the Redis server that holds the rate limits and
+	// circuit-breaker states shared by the replicas of a deployment
+	// (redis://[:password@]host:6379/0, rediss:// for TLS). Empty keeps
+	// them in each replica's memory. It may hold a password and is never
+	// printed.
+	RedisURL Secret `mapstructure:"redis_url"`
+	// RedisFailClosed makes the rate-limited endpoints answer 503 while
+	// Redis does not answer. By default (false) they fail open: each
+	// replica falls back to in-memory limits until Redis is back.
+	RedisFailClosed bool `mapstructure:"redis_fail_closed"`
+	// RedisKeyPrefix starts every Redis key the proxy writes; empty means
+	// "llmproxy:". Deployments sharing one Redis server need different
+	// prefixes; the replicas of one deployment need the same.
+	RedisKeyPrefix string `mapstructure:"redis_key_prefix"`
+
 	// RequestTimeout bounds a whole request, retries and failover included;
 	// default 300 s.
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
@@ -45,6 +77,33 @@ type Config struct {
 	// CircuitBreakerTimeout is how long a breaker stays open before it lets
 	// a trial request through; default 60 s.
 	CircuitBreakerTimeout time.Duration `mapstructure:"circuit_breaker_timeout"`
+
+	// HealthCheckInterval is the time between two active health checks of
+	// a provider that has a check costing no tokens (HealthChecker), varied
+	// at random by up to 20 % either way so that replicas do not check in
+	// step; default 60 s. Providers without such a check are watched from
+	// live traffic only.
+	HealthCheckInterval time.Duration `mapstructure:"health_check_interval"`
+	// LoadBalancing orders the providers of equal priority:
+	// LoadBalancingWeighted ("weighted", the default: at random in
+	// proportion to each provider's weight) or LoadBalancingLeastLatency
+	// ("least_latency": lowest latency EWMA first).
+	LoadBalancing string `mapstructure:"load_balancing"`
+	// RetryBudgetPercent caps the retries across the proxy at this
+	// percentage of the requests of the last RetryBudgetWindow, plus
+	// RetryBudgetMinRetries per window; default 20. Failing over to the
+	// next provider is not a retry and is never capped.
+	RetryBudgetPercent int `mapstructure:"retry_budget_percent"`
+	// RetryBudgetWindow is the sliding window of the retry budget;
+	// default 10 s.
+	RetryBudgetWindow time.Duration `mapstructure:"retry_budget_window"`
+
+	// MaxInflight bounds the chat, completion and embedding requests the
+	// server serves at once; a request beyond it is answered at once with
+	// 503, Retry-After: 1 and code "overloaded" instead of queueing, so
+	// that under overload the admitted requests stay fast and memory stays
+	// bounded. 0 means no limit.
+	MaxInflight int `mapstructure:"max_inflight"`
 
 	LogLevel   string `mapstructure:"log_level"`   // debug, info (default), warn, error
 	LogFile    string `mapstructure:"log_file"`    // empty: standard error
@@ -90,6 +149,9 @@ type ProviderConfig struct {
 	// MaxRetries is how many times a retryable failure is retried on this
 	// provider before failing over; 0 means no retries.
 	MaxRetries int `mapstructure:"max_retries"`
+	// Weight is the provider's share of the requests among the healthy
+	// providers of its priority under weighted load balancing; default 1.
+	Weight int `mapstructure:"weight"`
 	// RetryDelay is the base of the exponential backoff between retries;
 	// default 1 s.
 	RetryDelay time.Duration `mapstructure:"retry_delay"`
@@ -102,6 +164,14 @@ type ProviderConfig struct {
 	KeepaliveTimeout time.Duration `mapstructure:"keepalive_timeout"`
 	// CustomHeaders are sent with every request to the provider.
 	CustomHeaders map[string]string `mapstructure:"custom_headers"`
+
+	// DefaultMaxTokens is the max_tokens sent to upstreams that require
+	// one (Anthropic) when the client set none; 0 means 4096.
+	DefaultMaxTokens int `mapstructure:"default_max_tokens"`
+	// EmbeddingInputType is the input_type sent to upstreams that require
+	// one (Cohere) when the client set none; empty means
+	// "search_document".
+	EmbeddingInputType string `mapstructure:"embedding_input_type"`
 }
 
 // IsEnabled reports whether the provider is switched on (Enabled nil or true).
@@ -137,7 +207,37 @@ const (
 	DefaultStreamIdleTimeout       = 30 * time.Second
 	DefaultMaxConnections          = 100
 	DefaultKeepaliveTimeout        = 90 * time.Second
+	DefaultHealthCheckInterval     = 60 * time.Second
+	DefaultRetryBudgetPercent      = 20
+	DefaultRetryBudgetWindow       = 10 * time.Second
 )
+
+// Per-endpoint rate limits, in requests per client per minute, of a config
+// file that does not set them (see Config.RateLimitChatRPM).
+const (
+	DefaultRateLimitChatRPM        = 100
+	DefaultRateLimitCompletionsRPM = 100
+	DefaultRateLimitEmbeddingsRPM  = 200
+)
+
+// applyFileDefaults gives the per-endpoint rate limits that neither the
+// config file nor the environment sets (isSet reports which are set, by
+// key) their file defaults. An explicit 0 stays 0: no limit.
+func (c *Config) applyFileDefaults(isSet func(key string) bool) {
+	for _, d := range []struct {
+		key string
+		v   *int
+		def int
+	}{
+		{"rate_limit_chat_rpm", &c.RateLimitChatRPM, DefaultRateLimitChatRPM},
+		{"rate_limit_completions_rpm", &c.RateLimitCompletionsRPM, DefaultRateLimitCompletionsRPM},
+		{"rate_limit_embeddings_rpm", &c.RateLimitEmbeddingsRPM, DefaultRateLimitEmbeddingsRPM},
+	} {
+		if !isSet(d.key) {
+			*d.v = d.def
+		}
+	}
+}
 
 // withDefaults returns a copy of c with zero fields set to their defaults.
 // The copy shares no slices or maps with c that the proxy writes to.
@@ -165,6 +265,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CircuitBreakerTimeout == 0 {
 		c.CircuitBreakerTimeout = DefaultCircuitBreakerTimeout
+	}
+	if c.HealthCheckInterval == 0 {
+		c.HealthCheckInterval = DefaultHealthCheckInterval
+	}
+	if c.LoadBalancing == "" {
+		c.LoadBalancing = LoadBalancingWeighted
+	}
+	if c.RetryBudgetPercent == 0 {
+		c.RetryBudgetPercent = DefaultRetryBudgetPercent
+	}
+	if c.RetryBudgetWindow == 0 {
+		c.RetryBudgetWindow = DefaultRetryBudgetWindow
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -199,6 +311,9 @@ func (p ProviderConfig) withDefaults() ProviderConfig {
 	if p.KeepaliveTimeout == 0 {
 		p.KeepaliveTimeout = DefaultKeepaliveTimeout
 	}
+	if p.Weight == 0 {
+		p.Weight = 1
+	}
 	if !p.APIKey.IsSet() && p.APIKeyEnv != "" {
 		p.APIKey = Secret(os.Getenv(p.APIKeyEnv))
 	}
@@ -226,8 +341,33 @@ func (c *Config) Validate() error {
 	if c.Port < 0 || c.Port > 65535 {
 		bad("port", "must be between 1 and 65535, got %d", c.Port)
 	}
-	if c.RateLimitRPM < 0 {
-		bad("rate_limit_rpm", "must be >= 0, got %d", c.RateLimitRPM)
+	for _, l := range []struct {
+		name string
+		v    int
+	}{
+		{"rate_limit_rpm", c.RateLimitRPM},
+		{"rate_limit_chat_rpm", c.RateLimitChatRPM},
+		{"rate_limit_completions_rpm", c.RateLimitCompletionsRPM},
+		{"rate_limit_embeddings_rpm", c.RateLimitEmbeddingsRPM},
+	} {
+		if l.v < 0 {
+			bad(l.name, "must be >= 0, got %d", l.v)
+		}
+	}
+	for i, tp := range c.TrustedProxies {
+		if !validProxyAddr(tp) {
+			bad(fmt.Sprintf("trusted_proxies[%d]", i), "must be an IP address or a CIDR range (10.0.0.0/8), got %q", tp)
+		}
+	}
+	if c.RedisURL.IsSet() {
+		// The URL may hold a password: the problem never quotes it.
+		if u, err := url.Parse(c.RedisURL.Reveal()); err != nil {
+			bad("redis_url", "is not a valid URL")
+		} else if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
+			bad("redis_url", "must start with redis://, rediss:// or unix://")
+		} else if u.Scheme != "unix" && u.Host == "" {
+			bad("redis_url", "must name a host (redis://host:6379/0)")
+		}
 	}
 	for _, d := range []struct {
 		name string
@@ -236,6 +376,8 @@ func (c *Config) Validate() error {
 		{"rate_limit_window", c.RateLimitWindow},
 		{"request_timeout", c.RequestTimeout},
 		{"circuit_breaker_timeout", c.CircuitBreakerTimeout},
+		{"health_check_interval", c.HealthCheckInterval},
+		{"retry_budget_window", c.RetryBudgetWindow},
 	} {
 		if d.v < 0 {
 			bad(d.name, "must be a positive number of seconds, got %v", d.v.Seconds())
@@ -243,6 +385,17 @@ func (c *Config) Validate() error {
 	}
 	if c.CircuitBreakerThreshold < 0 {
 		bad("circuit_breaker_threshold", "must be >= 1, got %d", c.CircuitBreakerThreshold)
+	}
+	switch c.LoadBalancing {
+	case "", LoadBalancingWeighted, LoadBalancingLeastLatency:
+	default:
+		bad("load_balancing", "must be %q or %q, got %q", LoadBalancingWeighted, LoadBalancingLeastLatency, c.LoadBalancing)
+	}
+	if c.RetryBudgetPercent < 0 {
+		bad("retry_budget_percent", "must be >= 0, got %d", c.RetryBudgetPercent)
+	}
+	if c.MaxInflight < 0 {
+		bad("max_inflight", "must be >= 0, got %d", c.MaxInflight)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "", "debug", "info", "warn", "warning", "error":
@@ -275,6 +428,12 @@ func (c *Config) Validate() error {
 		}
 		if p.Priority < 0 {
 			bad(field("priority"), "must be >= 1, got %d", p.Priority)
+		}
+		if p.DefaultMaxTokens < 0 {
+			bad(field("default_max_tokens"), "must be >= 1, got %d", p.DefaultMaxTokens)
+		}
+		if p.Weight < 0 {
+			bad(field("weight"), "must be >= 1, got %d", p.Weight)
 		}
 		if p.MaxRetries < 0 {
 			bad(field("max_retries"), "must be >= 0, got %d", p.MaxRetries)
@@ -309,6 +468,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validProxyAddr reports whether s is an IP address or a CIDR prefix.
+func validProxyAddr(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	_, err := netip.ParsePrefix(s)
+	return err == nil
 }
 
 func validHeaderName(h string) bool {

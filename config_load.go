@@ -129,6 +129,7 @@ func LoadConfigEnv(path string, lookupEnv func(string) (string, bool)) (Config, 
 		return Config{}, err
 	}
 	errs = append(errs, decodeErrors(md.Decode(v.AllSettings()))...)
+	cfg.applyFileDefaults(v.IsSet)
 
 	reported := map[string]bool{}
 	for _, e := range errs {

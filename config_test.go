@@ -62,6 +62,10 @@ rate_limit_window: 30
 request_timeout: 120.5
 circuit_breaker_threshold: 3
 circuit_breaker_timeout: 45
+health_check_interval: 15
+load_balancing: least_latency
+retry_budget_percent: 50
+retry_budget_window: 30
 log_level: debug
 log_file: /var/log/llmproxy.log
 config_file: /etc/llmproxy/config.yaml
@@ -73,6 +77,7 @@ providers:
     models: ["gpt-4o", "gpt-4*"]
     enabled: false
     priority: 2
+    weight: 3
     timeout: 30
     first_token_timeout: 10
     stream_idle_timeout: 2.5
@@ -112,9 +117,16 @@ func TestLoadConfig(t *testing.T) {
 					CORSOrigins:             []string{"https://a.example", "https://b.example"},
 					RateLimitRPM:            120,
 					RateLimitWindow:         30 * time.Second,
+					RateLimitChatRPM:        DefaultRateLimitChatRPM,
+					RateLimitCompletionsRPM: DefaultRateLimitCompletionsRPM,
+					RateLimitEmbeddingsRPM:  DefaultRateLimitEmbeddingsRPM,
 					RequestTimeout:          120*time.Second + 500*time.Millisecond,
 					CircuitBreakerThreshold: 3,
 					CircuitBreakerTimeout:   45 * time.Second,
+					HealthCheckInterval:     15 * time.Second,
+					LoadBalancing:           LoadBalancingLeastLatency,
+					RetryBudgetPercent:      50,
+					RetryBudgetWindow:       30 * time.Second,
 					LogLevel:                "debug",
 					LogFile:                 "/var/log/llmproxy.log",
 					ConfigFile:              "/etc/llmproxy/config.yaml",
@@ -124,7 +136,7 @@ func TestLoadConfig(t *testing.T) {
 							BaseURL: "https://api.example.com/v1", APIKeyEnv: "PRIMARY_KEY",
 							APIKey: Secret("sk-primary"),
 							Models: []string{"gpt-4o", "gpt-4*"}, Enabled: &off,
-							Priority: 2, Timeout: 30 * time.Second,
+							Priority: 2, Weight: 3, Timeout: 30 * time.Second,
 							FirstTokenTimeout: 10 * time.Second, StreamIdleTimeout: 2500 * time.Millisecond,
 							MaxRetries: 0,
 							RetryDelay: 500 * time.Millisecond, RateLimit: 60, MaxConnections: 10,
@@ -134,7 +146,7 @@ func TestLoadConfig(t *testing.T) {
 						},
 						{
 							Name: "secondary", Type: configTestType, Enabled: &on,
-							Priority: 1, Timeout: DefaultProviderTimeout,
+							Priority: 1, Weight: 1, Timeout: DefaultProviderTimeout,
 							FirstTokenTimeout: DefaultProviderTimeout, StreamIdleTimeout: DefaultStreamIdleTimeout,
 							MaxRetries: 5,
 							RetryDelay: DefaultRetryDelay, MaxConnections: DefaultMaxConnections,
@@ -154,14 +166,21 @@ func TestLoadConfig(t *testing.T) {
 					AppName: "llmproxy", Host: DefaultHost, Port: DefaultPort,
 					APIKeyHeader:            DefaultAPIKeyHeader,
 					RateLimitWindow:         DefaultRateLimitWindow,
+					RateLimitChatRPM:        DefaultRateLimitChatRPM,
+					RateLimitCompletionsRPM: DefaultRateLimitCompletionsRPM,
+					RateLimitEmbeddingsRPM:  DefaultRateLimitEmbeddingsRPM,
 					RequestTimeout:          DefaultRequestTimeout,
 					CircuitBreakerThreshold: DefaultCircuitBreakerThreshold,
 					CircuitBreakerTimeout:   DefaultCircuitBreakerTimeout,
+					HealthCheckInterval:     DefaultHealthCheckInterval,
+					LoadBalancing:           LoadBalancingWeighted,
+					RetryBudgetPercent:      DefaultRetryBudgetPercent,
+					RetryBudgetWindow:       DefaultRetryBudgetWindow,
 					LogLevel:                "info",
 					ConfigFile:              path,
 					Providers: []ProviderConfig{{
 						Name: "p", Type: configTestType, APIKeyEnv: "CONFIG_TEST_UNSET_KEY",
-						Priority: 1, Timeout: DefaultProviderTimeout,
+						Priority: 1, Weight: 1, Timeout: DefaultProviderTimeout,
 						FirstTokenTimeout: DefaultProviderTimeout, StreamIdleTimeout: DefaultStreamIdleTimeout,
 						MaxRetries: DefaultMaxRetries,
 						RetryDelay: DefaultRetryDelay, MaxConnections: DefaultMaxConnections,
@@ -408,10 +427,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		},
 		{
 			name: "built-in type not linked",
-			yaml: "providers:\n  - name: a\n    type: openai\n",
+			yaml: "providers:\n  - name: a\n    type: " + unlinkedBuiltin + "\n",
 			contains: []string{
-				`providers[0].type: provider type "openai" is built in but not linked into this program`,
-				"github.com/llmproxy/llmproxy/providers/openai",
+				`providers[0].type: provider type "` + unlinkedBuiltin + `" is built in but not linked into this program`,
+				`add import _ "example.com/llmproxy-test/unlinked"`,
 			},
 		},
 		{
@@ -591,8 +610,14 @@ func TestLoadConfigSecretRedaction(t *testing.T) {
 	assert.Contains(t, string(js), `"APIKey":"[redacted]"`)
 }
 
+// unlinkedBuiltin is a built-in type name that no test binary links: the
+// real built-in types may be linked into this one through other test files.
+const unlinkedBuiltin = "config-test-unlinked"
+
+func init() { builtinImports[unlinkedBuiltin] = "example.com/llmproxy-test/unlinked" }
+
 // builtinTypeRE matches the type of each provider in config.yaml.
-var builtinTypeRE = regexp.MustCompile(`(?m)^(\s+type:\s*)(openai|perplexity|grok|openrouter|blackbox|mock)\b`)
+var builtinTypeRE = regexp.MustCompile(`(?m)^(\s+type:\s*)(openai|anthropic|cohere|perplexity|grok|openrouter|blackbox|mock)\b`)
 
 // TestRepoConfigLoads loads the repository's config.yaml. The built-in
 // provider types are not linked into this test binary, so the file as it
@@ -644,7 +669,7 @@ func TestRepoConfigLoads(t *testing.T) {
 		names = append(names, p.Name)
 		assert.Equal(t, types[i], p.Name, "each built-in provider is named after its type")
 	}
-	assert.Equal(t, []string{"openai", "perplexity", "grok", "openrouter", "blackbox", "mock"}, names)
+	assert.Equal(t, []string{"openai", "anthropic", "cohere", "perplexity", "grok", "openrouter", "blackbox", "mock"}, names)
 
 	openai := byName["openai"]
 	assert.Equal(t, "OPENAI_API_KEY", openai.APIKeyEnv)
@@ -653,6 +678,11 @@ func TestRepoConfigLoads(t *testing.T) {
 	assert.Equal(t, []string{"gpt-4o", "gpt-4o-mini", "gpt-4*", "text-embedding-3-small", "text-embedding-3-large", "gpt-3.5-turbo-instruct"}, openai.Models)
 	assert.Equal(t, 2, openai.MaxRetries)
 
+	assert.Equal(t, "ANTHROPIC_API_KEY", byName["anthropic"].APIKeyEnv)
+	assert.True(t, byName["anthropic"].Serves("claude-sonnet-4-5"))
+	assert.Equal(t, 4096, byName["anthropic"].DefaultMaxTokens)
+	assert.Equal(t, "COHERE_API_KEY", byName["cohere"].APIKeyEnv)
+	assert.Equal(t, "search_document", byName["cohere"].EmbeddingInputType)
 	assert.Equal(t, "PERPLEXITY_API_KEY", byName["perplexity"].APIKeyEnv)
 	assert.False(t, byName["perplexity"].APIKey.IsSet())
 	assert.Equal(t, []string{"sonar", "sonar-pro", "sonar-reasoning-pro"}, byName["perplexity"].Models)

@@ -24,6 +24,10 @@ type Proxy struct {
 	metrics *metrics.Set
 	now     func() time.Time
 
+	// stopMonitors ends the health monitors, which monitors tracks.
+	stopMonitors context.CancelFunc
+	monitors     sync.WaitGroup
+
 	closeOnce sync.Once
 }
 
@@ -33,12 +37,7 @@ type state struct {
 	cfg       Config
 	upstreams []*upstream // enabled providers, ordered by priority then config order
 	byName    map[string]*upstream
-}
-
-// upstream is one built provider with its configuration.
-type upstream struct {
-	cfg ProviderConfig
-	p   Provider
+	budget    *retryBudget
 }
 
 // Option configures a Proxy beyond its Config.
@@ -66,7 +65,9 @@ func WithMetrics(set *metrics.Set) Option {
 
 // New validates cfg, builds its providers and returns a ready Proxy.
 // Providers whose key variable is unset are disabled with a warning;
-// invalid configuration is an error naming each bad field.
+// invalid configuration is an error naming each bad field. New starts a
+// health monitor for each provider that has a free health check
+// (HealthChecker); Close stops them.
 func New(cfg Config, opts ...Option) (*Proxy, error) {
 	p := &Proxy{
 		logger:  slog.New(slog.DiscardHandler),
@@ -81,7 +82,20 @@ func New(cfg Config, opts ...Option) (*Proxy, error) {
 		return nil, err
 	}
 	p.state.Store(st)
+	p.startMonitors(st)
 	return p, nil
+}
+
+// startMonitors starts the health monitor of each upstream of st that has
+// an active check.
+func (p *Proxy) startMonitors(st *state) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopMonitors = cancel
+	for _, u := range st.upstreams {
+		if hc, ok := u.p.(HealthChecker); ok {
+			p.monitors.Go(func() { u.monitor(ctx, hc, st.cfg.HealthCheckInterval) })
+		}
+	}
 }
 
 // build validates cfg and builds the providers of a new state.
@@ -90,7 +104,11 @@ func (p *Proxy) build(cfg Config) (*state, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("llmproxy: invalid configuration: %w", err)
 	}
-	st := &state{cfg: cfg, byName: make(map[string]*upstream, len(cfg.Providers))}
+	st := &state{
+		cfg:    cfg,
+		byName: make(map[string]*upstream, len(cfg.Providers)),
+		budget: newRetryBudget(cfg.RetryBudgetPercent, cfg.RetryBudgetWindow),
+	}
 	for i, pc := range cfg.Providers {
 		if !pc.IsEnabled() {
 			continue
@@ -109,7 +127,7 @@ func (p *Proxy) build(cfg Config) (*state, error) {
 			closeAll(st.upstreams)
 			return nil, fmt.Errorf("llmproxy: providers[%d] (%s): %w", i, pc.Name, err)
 		}
-		u := &upstream{cfg: pc, p: prov}
+		u := newUpstream(pc, prov, cfg, p.now, p.logger)
 		st.upstreams = append(st.upstreams, u)
 		st.byName[pc.Name] = u
 	}
@@ -117,11 +135,15 @@ func (p *Proxy) build(cfg Config) (*state, error) {
 	return st, nil
 }
 
-// Close releases the providers' resources. In-flight requests finish.
-// Close is idempotent.
+// Close stops the health monitors and releases the providers' resources.
+// In-flight requests finish. Close is idempotent.
 func (p *Proxy) Close() error {
 	var err error
-	p.closeOnce.Do(func() { err = closeAll(p.state.Load().upstreams) })
+	p.closeOnce.Do(func() {
+		p.stopMonitors()
+		p.monitors.Wait()
+		err = closeAll(p.state.Load().upstreams)
+	})
 	return err
 }
 
@@ -272,22 +294,32 @@ type ProviderInfo struct {
 	APIKeySet  bool     `json:"api_key_set"`
 	Timeout    float64  `json:"timeout"`
 	MaxRetries int      `json:"max_retries"`
-	Status     string   `json:"status"`
+	Weight     int      `json:"weight"`
+	// Status is the health status of an active provider (healthy,
+	// degraded, unhealthy), else "disabled" or "disabled: API key not set".
+	Status string `json:"status"`
+	// Health is the active provider's health in detail; nil for the others.
+	Health *ProviderHealth `json:"health,omitempty"`
 }
 
 // Providers describes every configured provider, active or not, in
-// configuration order.
+// configuration order, with the health of the active ones.
 func (p *Proxy) Providers() []ProviderInfo {
 	st := p.state.Load()
+	now := p.now()
 	out := make([]ProviderInfo, 0, len(st.cfg.Providers))
 	for _, pc := range st.cfg.Providers {
-		_, active := st.byName[pc.Name]
-		status := "healthy"
+		u, active := st.byName[pc.Name]
+		var h *ProviderHealth
+		status := ""
 		switch {
 		case !pc.IsEnabled():
 			status = "disabled"
 		case !active:
 			status = "disabled: API key not set"
+		default:
+			ph := u.healthAt(now)
+			h, status = &ph, string(ph.Status)
 		}
 		models := pc.Models
 		if models == nil {
@@ -297,7 +329,7 @@ func (p *Proxy) Providers() []ProviderInfo {
 			Name: pc.Name, Type: pc.Type, BaseURL: pc.BaseURL, Models: models,
 			Enabled: pc.IsEnabled(), Active: active, Priority: pc.Priority,
 			APIKeySet: pc.APIKey.IsSet(), Timeout: pc.Timeout.Seconds(),
-			MaxRetries: pc.MaxRetries, Status: status,
+			MaxRetries: pc.MaxRetries, Weight: pc.Weight, Status: status, Health: h,
 		})
 	}
 	return out

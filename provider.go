@@ -68,6 +68,8 @@ var builtinImports = map[string]string{
 	"blackbox":   "github.com/llmproxy/llmproxy/providers/openai",
 	"openrouter": "github.com/llmproxy/llmproxy/providers/openai",
 	"mock":       "github.com/llmproxy/llmproxy/providers/mock",
+	"anthropic":  "github.com/llmproxy/llmproxy/providers/anthropic",
+	"cohere":     "github.com/llmproxy/llmproxy/providers/cohere",
 }
 
 // RegisterProviderType makes a provider type available to every proxy in

@@ -41,11 +41,17 @@ func (st *state) candidates(model string, accept func(*upstream) bool) []*upstre
 	return out
 }
 
-// route runs call against the candidates for model: each candidate is
-// tried, with retries of retryable failures, until one answers; failures
-// that the kind allows fail over to the next candidate. Invalid requests
-// return at once. Every wait ends as soon as ctx does; the caller bounds ctx
-// with the request timeout. call bounds its own attempt (see withAttemptTimeout).
+// route runs call against the candidates for model, in the order plan
+// gives (priority, health, load balancing; unavailable providers last):
+// each candidate is tried, with retries of retryable failures within the
+// retry budget, until one answers; failures that the kind allows fail over
+// to the next candidate. Invalid requests return at once. Every wait ends
+// as soon as ctx does; the caller bounds ctx with the request timeout. call
+// bounds its own attempt (see withAttemptTimeout).
+//
+// Each attempt passes the provider's circuit breaker and ends in one
+// outcome, recorded by upstream.observe; a stream's outcome is recorded
+// when the stream finishes.
 func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model string,
 	accept func(*upstream) bool, call func(context.Context, *upstream) (T, error),
 ) (T, *ProxyInfo, error) {
@@ -60,18 +66,43 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 	if len(cands) == 0 {
 		return zero, nil, noCandidateError(st, model, endpoint)
 	}
+	st.budget.request(start)
+	order := st.plan(cands, start)
 
 	attempt := 0
 	var lastErr *Error
-	for i, u := range cands {
-		more := i < len(cands)-1
+	for i, c := range order {
+		u := c.u
+		more := i < len(order)-1
 		var res T
+		tries := 0
+		refused := false // the breaker refused the attempt
+		var provErr *Error
 		err := retry.Do(
 			func() error {
+				// A provider the breaker refuses is skipped, unless it is a
+				// last resort or nothing else is left to try.
+				a, ok := u.begin(c.lastResort || !more)
+				if !ok {
+					refused = true
+					if provErr != nil {
+						return provErr
+					}
+					return errBreakerRefused
+				}
+				tries++
 				attempt++
 				r, err := call(ctx, u)
 				if err != nil {
-					return classify(ctx, u.cfg.Name, err)
+					provErr = classify(ctx, u.cfg.Name, err)
+					a.end(provErr)
+					return provErr
+				}
+				a.answered()
+				if s, ok := any(r).(streamOutcome); ok {
+					s.reportOutcome(a.end)
+				} else {
+					a.end(nil)
 				}
 				res = r
 				return nil
@@ -79,7 +110,10 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 			retry.Context(ctx),
 			retry.Attempts(uint(u.cfg.MaxRetries)+1),
 			retry.LastErrorOnly(true),
-			retry.RetryIf(func(err error) bool { return shouldRetry(ctx, AsError(err), more) }),
+			retry.RetryIf(func(err error) bool {
+				return !refused && tries <= u.cfg.MaxRetries &&
+					shouldRetry(ctx, AsError(err), more) && st.budget.allowRetry(p.now())
+			}),
 			retry.DelayType(func(n uint, err error, _ *retry.Config) time.Duration {
 				// retry-go counts retries from 1; retryDelay from 0.
 				return retryDelay(max(n, 1)-1, AsError(err), u.cfg.RetryDelay)
@@ -94,6 +128,9 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 			}
 			return res, info, nil
 		}
+		if errors.Is(err, errBreakerRefused) {
+			continue // never tried: nothing to report
+		}
 		e := AsError(err)
 		if ctxErr := ctx.Err(); ctxErr != nil && e.Kind != KindInvalidRequest {
 			return zero, nil, contextError(ctx, e)
@@ -106,7 +143,33 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		}
 		lastErr = e
 	}
+	if lastErr == nil {
+		// Unreachable: the last candidate is always tried.
+		lastErr = &Error{Kind: KindUnavailable, Message: "no provider could take the request"}
+	}
 	return zero, nil, lastErr
+}
+
+// errBreakerRefused is the attempt error of a provider whose circuit
+// breaker refused it before it was tried; the router moves on.
+var errBreakerRefused = errors.New("llmproxy: circuit breaker refused the attempt")
+
+// streamOutcome is a result whose outcome is known only later: a stream,
+// which reports it when it finishes.
+type streamOutcome interface {
+	reportOutcome(f func(err error))
+}
+
+// reportOutcome makes the stream call f with its error (nil after a clean
+// end) when it finishes, after any function set before.
+func (s *Stream[T]) reportOutcome(f func(err error)) {
+	prev := s.onDone
+	s.onDone = func(err error) {
+		if prev != nil {
+			prev(err)
+		}
+		f(err)
+	}
 }
 
 // routeOnce routes a request that gets one whole answer: the request

@@ -248,13 +248,20 @@ func openStream[T Chunk](ctx context.Context, u *upstream, open func(context.Con
 			break
 		}
 	}
-	ft.Stop()
+	if !ft.Stop() {
+		// The first-token timeout fired as the content arrived: the
+		// attempt's context is canceled, so the stream could not go on.
+		// It is a timeout like any other, and nothing was sent yet.
+		return fail(r, context.Cause(actx))
+	}
 	s := &Stream[T]{r: r, pending: pending, ctx: actx, cancel: cancel, idle: u.cfg.StreamIdleTimeout}
 	s.timer = time.AfterFunc(s.idle, func() { cancel(errIdleTimeout) })
 	s.timer.Stop()
 	if eof {
 		// The whole stream arrived before any content: hand out what came
-		// and end cleanly.
+		// and end cleanly. The provider's reader is done with and closed
+		// here, since the stream will not reach it any more.
+		_ = r.Close()
 		s.r = &sliceReader[T]{}
 	}
 	return s, nil

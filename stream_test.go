@@ -338,8 +338,12 @@ func (wholeProvider) ChatCompletion(ctx context.Context, req *ChatRequest) (*Cha
 		Message: Message{Role: "assistant", Content: Text("all at once")}, FinishReason: "stop"}}}, nil
 }
 
+var registerWholeOnce sync.Once
+
 func TestStreamFromNonStreamingProvider(t *testing.T) {
-	RegisterProviderType("whole-test", func(ProviderConfig) (Provider, error) { return wholeProvider{}, nil })
+	registerWholeOnce.Do(func() {
+		RegisterProviderType("whole-test", func(ProviderConfig) (Provider, error) { return wholeProvider{}, nil })
+	})
 	px, err := New(Config{Providers: []ProviderConfig{{Name: "whole", Type: "whole-test"}}})
 	require.NoError(t, err)
 	defer px.Close()

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/llmproxy/llmproxy"
 )
@@ -145,25 +146,57 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 
 // healthAnswer is the body of GET /health.
 type healthAnswer struct {
-	Status    string `json:"status"`
-	App       string `json:"app"`
-	Version   string `json:"version,omitempty"`
-	Providers int    `json:"providers_active"`
+	// Status is "healthy" when every active provider is, "degraded" when
+	// some provider can serve but not every one is healthy, and
+	// "unhealthy" (answered 503) when none can serve.
+	Status  string `json:"status"`
+	App     string `json:"app"`
+	Version string `json:"version,omitempty"`
+	// Active counts the providers that are enabled and have their key;
+	// Available those of them that can serve (not unhealthy).
+	Active    int `json:"providers_active"`
+	Available int `json:"providers_available"`
+	// Providers is the status of each active provider.
+	Providers []providerStatus `json:"providers"`
+	// Redis is the state of the Redis server of the shared rate limits,
+	// when redis_url is set. An outage does not make the proxy unhealthy:
+	// it goes on with per-replica limits (or, fail-closed, refuses the
+	// rate-limited endpoints) and recovers by itself.
+	Redis *redisHealth `json:"redis,omitempty"`
+}
+
+// providerStatus is one provider's line of GET /health: the status only,
+// since the endpoint needs no key (GET /providers has the details).
+type providerStatus struct {
+	Name    string                `json:"name"`
+	Status  llmproxy.HealthStatus `json:"status"`
+	Reason  string                `json:"reason,omitempty"`
+	Since   time.Time             `json:"since"`
+	Breaker llmproxy.BreakerState `json:"breaker"`
 }
 
 // health answers 200 while at least one provider can serve and 503 when
-// none can. It needs no key.
+// none can: no provider is active, or every one is unhealthy (its breaker
+// open or its health check failing). It needs no key.
 func (s *server) health(w http.ResponseWriter, r *http.Request) {
 	cfg := s.p.Config()
-	active := 0
-	for _, pi := range s.p.Providers() {
-		if pi.Active {
-			active++
+	hs := s.p.Health()
+	ans := healthAnswer{Status: "healthy", App: cfg.AppName, Version: cfg.AppVersion,
+		Active: len(hs), Providers: make([]providerStatus, 0, len(hs)),
+		Redis: s.limits.health(r.Context(), cfg)}
+	for _, h := range hs {
+		if h.CanServe() {
+			ans.Available++
 		}
+		if h.Status != llmproxy.HealthHealthy {
+			ans.Status = "degraded"
+		}
+		ans.Providers = append(ans.Providers, providerStatus{
+			Name: h.Name, Status: h.Status, Reason: h.Reason, Since: h.Since, Breaker: h.Breaker,
+		})
 	}
-	ans := healthAnswer{Status: "healthy", App: cfg.AppName, Version: cfg.AppVersion, Providers: active}
 	w.Header().Set("Content-Type", "application/json")
-	if active == 0 {
+	if ans.Available == 0 {
 		ans.Status = "unhealthy"
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}

@@ -6,7 +6,8 @@
 //	GET  /health
 //
 // The handler authenticates clients (the configured header or
-// "Authorization: Bearer"), limits body sizes, answers CORS preflights,
+// "Authorization: Bearer"), rate-limits them (per client and endpoint, in
+// memory or shared by the replicas through Redis), limits body sizes, answers CORS preflights,
 // recovers panics, tags every request with an id (X-Request-ID, honoured or
 // generated) and writes one access log line per request. Every error is the
 // OpenAI envelope {"error":{"message","type","param","code"}}.
@@ -38,9 +39,20 @@ type Options struct {
 	// MaxBodyBytes limits a request body; 0 means DefaultMaxBodyBytes.
 	// Larger bodies are answered 413.
 	MaxBodyBytes int64
+	// MaxInflight bounds the POST /v1/* requests served at once; the
+	// others are answered 503 with Retry-After (see Config.MaxInflight).
+	// 0 means the proxy's max_inflight, read when the handler is built;
+	// a negative value switches the limit off.
+	MaxInflight int
 }
 
 // Handler returns an http.Handler serving p. It is safe for concurrent use.
+//
+// The handler rate-limits clients as p's configuration says (rate_limit_*,
+// in memory or in Redis with redis_url) and holds the limiters, built on
+// first use. The returned value implements io.Closer: close it after the
+// HTTP server has shut down to release them (their goroutines and Redis
+// connection).
 func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	s := &server{p: p, log: opts.Logger, maxBody: opts.MaxBodyBytes}
 	if s.log == nil {
@@ -49,11 +61,16 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
+	if opts.MaxInflight == 0 {
+		opts.MaxInflight = p.Config().MaxInflight
+	}
+	s.inflight = newInflightLimiter(opts.MaxInflight, p.Metrics())
+	s.limits = newRateLimits(p, s.log)
 	mux := http.NewServeMux()
-	mux.Handle("/v1/chat/completions", only(http.MethodPost, s.auth(http.HandlerFunc(s.chat))))
-	mux.Handle("/v1/completions", only(http.MethodPost, s.auth(http.HandlerFunc(s.completions))))
-	mux.Handle("/v1/embeddings", only(http.MethodPost, s.auth(http.HandlerFunc(s.embeddings))))
-	mux.Handle("/v1/models", only(http.MethodGet, s.auth(http.HandlerFunc(s.models))))
+	mux.Handle("/v1/chat/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointChat, s.shed(http.HandlerFunc(s.chat))))))
+	mux.Handle("/v1/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointCompletions, s.shed(http.HandlerFunc(s.completions))))))
+	mux.Handle("/v1/embeddings", only(http.MethodPost, s.auth(s.rateLimit(endpointEmbeddings, s.shed(http.HandlerFunc(s.embeddings))))))
+	mux.Handle("/v1/models", only(http.MethodGet, s.auth(s.rateLimit(endpointModels, http.HandlerFunc(s.models)))))
 	mux.Handle("/providers", only(http.MethodGet, s.auth(http.HandlerFunc(s.providers))))
 	mux.Handle("/metrics", only(http.MethodGet, s.auth(http.HandlerFunc(s.metrics))))
 	mux.Handle("/health", only(http.MethodGet, http.HandlerFunc(s.health)))
@@ -65,7 +82,7 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	})
 	// recover sits inside accessLog so that a panicked request still gets
 	// its access log line (status 500).
-	return s.requestID(s.accessLog(s.recover(s.cors(mux))))
+	return &handler{Handler: s.requestID(s.accessLog(s.recover(s.cors(mux)))), limits: s.limits}
 }
 
 // server holds what the handlers share.
@@ -73,6 +90,10 @@ type server struct {
 	p       *llmproxy.Proxy
 	log     *slog.Logger
 	maxBody int64
+	// inflight sheds POST /v1/* requests over max_inflight; nil: no limit.
+	inflight *inflightLimiter
+	// limits are the clients' rate limits.
+	limits *rateLimits
 }
 
 // only answers 405 in the OpenAI envelope to methods other than method

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -19,7 +20,7 @@ import (
 // one; content chunks are never delayed. If the stream fails after the
 // commit, it ends with a data: {"error":{...}} frame and no [DONE], so no
 // client mistakes a truncated answer for a whole one.
-func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T], emptyChunk func(*llmproxy.ProxyInfo) []byte) {
+func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T], emptyChunk func(last T, pi *llmproxy.ProxyInfo) []byte) {
 	pi := st.ProxyInfo()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -31,6 +32,7 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 	rc := http.NewResponseController(w)
 
 	var held []byte
+	var last T
 	buf := make([]byte, 0, 1024)
 	for st.Next() {
 		c := st.Current()
@@ -38,6 +40,7 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 		if err != nil {
 			continue
 		}
+		last = c
 		if held != nil {
 			buf = sse.AppendData(buf, held)
 			held = nil
@@ -63,7 +66,7 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 	if held != nil {
 		buf = sse.AppendData(buf, held)
 	} else if st.Err() == nil {
-		buf = sse.AppendData(buf, emptyChunk(pi))
+		buf = sse.AppendData(buf, emptyChunk(last, pi))
 	}
 	if err := st.Err(); err != nil {
 		env, _ := json.Marshal(llmproxy.AsError(err).Envelope())
@@ -75,23 +78,42 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 	_ = rc.Flush()
 }
 
-// chunkBytes returns the chunk's upstream bytes, or encodes it.
+// chunkBytes returns the chunk's upstream bytes, or encodes it. A frame's
+// payload must be one line: upstream bytes with line breaks (an event whose
+// data was split over several data: lines) are compacted first, since a
+// client would read each further line as a field of its own.
 func chunkBytes[T llmproxy.Chunk](c T) ([]byte, error) {
 	if raw := c.Raw(); raw != nil {
-		return raw, nil
+		if !bytes.ContainsAny(raw, "\r\n") {
+			return raw, nil
+		}
+		var b bytes.Buffer
+		if json.Compact(&b, raw) == nil {
+			return b.Bytes(), nil
+		}
 	}
 	return json.Marshal(c)
 }
 
 // emptyChatChunk is the last chunk of a chat stream whose upstream sent no
-// final chunk to carry _proxy_info.
-func emptyChatChunk(pi *llmproxy.ProxyInfo) []byte {
-	b, _ := json.Marshal(&llmproxy.ChatChunk{Object: "chat.completion.chunk", Choices: []llmproxy.ChunkChoice{}, ProxyInfo: pi})
+// final chunk to carry _proxy_info. It has the id, created and model of the
+// stream's last chunk (nil when there was none), since clients such as
+// openai-go's accumulator refuse a chunk of another completion.
+func emptyChatChunk(last *llmproxy.ChatChunk, pi *llmproxy.ProxyInfo) []byte {
+	c := &llmproxy.ChatChunk{Object: "chat.completion.chunk", Choices: []llmproxy.ChunkChoice{}, ProxyInfo: pi}
+	if last != nil {
+		c.ID, c.Created, c.Model, c.SystemFingerprint = last.ID, last.Created, last.Model, last.SystemFingerprint
+	}
+	b, _ := json.Marshal(c)
 	return b
 }
 
 // emptyCompletionChunk is emptyChatChunk for text completions.
-func emptyCompletionChunk(pi *llmproxy.ProxyInfo) []byte {
-	b, _ := json.Marshal(&llmproxy.CompletionResponse{Object: "text_completion", Choices: []llmproxy.CompletionChoice{}, ProxyInfo: pi})
+func emptyCompletionChunk(last *llmproxy.CompletionResponse, pi *llmproxy.ProxyInfo) []byte {
+	c := &llmproxy.CompletionResponse{Object: "text_completion", Choices: []llmproxy.CompletionChoice{}, ProxyInfo: pi}
+	if last != nil {
+		c.ID, c.Created, c.Model = last.ID, last.Created, last.Model
+	}
+	b, _ := json.Marshal(c)
 	return b
 }

@@ -28,8 +28,11 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy"
+	_ "github.com/llmproxy/llmproxy/providers/anthropic"
+	_ "github.com/llmproxy/llmproxy/providers/cohere"
 	_ "github.com/llmproxy/llmproxy/providers/mock"
 	_ "github.com/llmproxy/llmproxy/providers/openai"
+	"github.com/llmproxy/llmproxy/ratelimit"
 	"github.com/llmproxy/llmproxy/server"
 )
 
@@ -77,9 +80,14 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := newHTTPServer(server.Handler(p, server.Options{Logger: logger}))
+	// go-redis logs each failed dial; the proxy logs one warning per Redis
+	// outage, so go-redis's own lines go to debug.
+	ratelimit.SetRedisLogger(logger)
+	h := server.Handler(p, server.Options{Logger: logger})
+	defer h.(io.Closer).Close() // after serve: releases the rate limiters
+	srv := newHTTPServer(h)
 	logger.Info("llmproxy listening", "addr", ln.Addr().String(), "config", *configPath,
-		"providers_active", countActive(p))
+		"providers_active", countActive(p), "shared_limits", cfg.RedisURL.IsSet())
 	return serve(ctx, srv, ln, logger)
 }
 

@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/llmproxy/llmproxy"
@@ -119,8 +120,8 @@ func (p *Provider) Embeddings(ctx context.Context, req *llmproxy.EmbeddingReques
 	return resp, nil
 }
 
-// ListModels lists the configured model names that are not globs, or
-// "mock-1" when there are none.
+// ListModels lists the configured model names that are not globs, and
+// "mock-1" unless the configured models exclude it.
 func (p *Provider) ListModels(ctx context.Context) ([]llmproxy.Model, error) {
 	var out []llmproxy.Model
 	for _, m := range p.models {
@@ -128,7 +129,8 @@ func (p *Provider) ListModels(ctx context.Context) ([]llmproxy.Model, error) {
 			out = append(out, llmproxy.Model{ID: m, Object: "model", Created: created, OwnedBy: p.name})
 		}
 	}
-	if len(out) == 0 {
+	cfg := llmproxy.ProviderConfig{Models: p.models}
+	if cfg.Serves("mock-1") && !slices.ContainsFunc(out, func(m llmproxy.Model) bool { return m.ID == "mock-1" }) {
 		out = append(out, llmproxy.Model{ID: "mock-1", Object: "model", Created: created, OwnedBy: p.name})
 	}
 	return out, nil

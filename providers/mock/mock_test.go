@@ -172,8 +172,9 @@ func TestListModels(t *testing.T) {
 		return out
 	}
 	assert.Equal(t, []string{"mock-1"}, ids(New("lister", nil)))
-	assert.Equal(t, []string{"mock-a", "mock-b"}, ids(New("lister", []string{"mock-a", "mock-*", "mock-?x", "mock-b", "[ab]"})))
+	assert.Equal(t, []string{"mock-a", "mock-b", "mock-1"}, ids(New("lister", []string{"mock-a", "mock-*", "mock-?x", "mock-b", "[ab]"})))
 	assert.Equal(t, []string{"mock-1"}, ids(New("lister", []string{"mock-*"})), "only globs: the default name")
+	assert.Equal(t, []string{"gpt-4o-mini"}, ids(New("lister", []string{"gpt-4o-mini"})), "mock-1 only when served")
 }
 
 func TestCanceledContext(t *testing.T) {

@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -213,7 +214,8 @@ func (r *streamReader[T]) Close() error { return r.body.Close() }
 // decodeChatChunk decodes one chat chunk, keeping its bytes. An "error"
 // member (OpenAI's and OpenRouter's mid-stream errors) makes it the
 // upstream's error; Perplexity's final "chat.completion.done" object is
-// renamed to a chunk.
+// renamed to a chunk, and a whole "chat.completion" (from an upstream that
+// does not stream) becomes the equivalent chunk.
 func (p *Provider) decodeChatChunk(data []byte) (*llmproxy.ChatChunk, bool, error) {
 	var c llmproxy.ChatChunk
 	if err := p.decodeAnswer(data, &c); err != nil {
@@ -222,10 +224,18 @@ func (p *Provider) decodeChatChunk(data []byte) (*llmproxy.ChatChunk, bool, erro
 	if e := p.embeddedError(c.Extra); e != nil {
 		return nil, false, e
 	}
-	if c.Object == "chat.completion.done" {
+	keepRaw := true
+	switch c.Object {
+	case "chat.completion.done":
 		c.Object = "chat.completion.chunk"
-	} else {
-		c.SetRaw(data)
+		keepRaw = false
+	case "chat.completion":
+		// The upstream ignored "stream": true and sent a whole answer,
+		// whose messages would be lost on clients reading deltas.
+		if err := wholeAnswerChunk(&c); err != nil {
+			return nil, false, p.invalidAnswer(err)
+		}
+		keepRaw = false
 	}
 	fin := false
 	for i := range c.Choices {
@@ -233,7 +243,42 @@ func (p *Provider) decodeChatChunk(data []byte) (*llmproxy.ChatChunk, bool, erro
 			fin = true
 		}
 	}
+	if c.Usage != nil && len(c.Choices) > 0 && !fin {
+		// A running usage on a content chunk (Perplexity sends one on
+		// every chunk): OpenAI clients add up the usage of all chunks
+		// (openai-go's accumulator does), so only the final count is kept.
+		c.Usage = nil
+		keepRaw = false
+	}
+	if keepRaw {
+		c.SetRaw(data)
+	}
 	return &c, fin, nil
+}
+
+// wholeAnswerChunk turns a chat completion decoded as a chunk into the
+// equivalent single chunk: each choice's message becomes its delta.
+func wholeAnswerChunk(c *llmproxy.ChatChunk) error {
+	c.Object = "chat.completion.chunk"
+	for i := range c.Choices {
+		ch := &c.Choices[i]
+		raw, ok := ch.Extra["message"]
+		if !ok {
+			continue
+		}
+		var m llmproxy.Message
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return err
+		}
+		delete(ch.Extra, "message")
+		text := m.Content.String()
+		ch.Delta = llmproxy.Delta{Role: m.Role, Content: &text, ToolCalls: m.ToolCalls, Refusal: m.Refusal, Extra: m.Extra}
+		for j := range ch.Delta.ToolCalls {
+			idx := j
+			ch.Delta.ToolCalls[j].Index = &idx
+		}
+	}
+	return nil
 }
 
 // decodeCompletionChunk is decodeChatChunk for text completion chunks.

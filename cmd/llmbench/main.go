@@ -1,0 +1,195 @@
+// Command llmbench measures llmproxy against the floor of one extra HTTP
+// hop in Go, a bare net/http/httputil.ReverseProxy, on the local machine.
+//
+// It starts a local OpenAI-format upstream, the bare reverse proxy and
+// llmproxy (built from ./cmd/llmproxy with "go build" into a temporary
+// directory) as separate processes on 127.0.0.1, drives them with the same
+// load and prints markdown tables:
+//
+//	go run ./cmd/llmbench                  # -mode closed: req/s, p50, p99, CPU/request, peak RSS
+//	go run ./cmd/llmbench -mode overload   # constant arrival rate at 2× capacity, max_inflight
+//	go run ./cmd/llmbench -mode streams    # 1,000 open streams: TTFT, per-chunk delay, memory
+//
+// llmproxy runs with the production path switched on: client auth, a rate
+// limit (high enough never to trigger), metrics and the access log to a
+// file. CPU time comes from /proc/PID/stat (utime+stime) and peak RSS from
+// VmHWM in /proc/PID/status, so llmbench runs on Linux only. Every run is
+// bounded by its durations; the children are stopped by PID when llmbench
+// ends, also on Ctrl-C.
+//
+// llmbench re-executes itself for the upstream and the bare proxy:
+//
+//	llmbench upstream -addr 127.0.0.1:0 [-chunks 20] [-delay 0]
+//	llmbench bare -target http://127.0.0.1:PORT [-addr 127.0.0.1:0]
+//
+// Each prints its bound address on standard output and serves until
+// killed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// stdinReader is what a child watches to exit with the harness.
+var stdinReader io.Reader = os.Stdin
+
+func main() {
+	os.Exit(cliMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cliMain runs the command with args and returns its exit code.
+func cliMain(args []string, stdout, stderr io.Writer) int {
+	if code, ok := runSubcommand(args, stdout, stderr); ok {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, args, stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 2
+		}
+		fmt.Fprintln(stderr, "llmbench:", err)
+		return 1
+	}
+	return 0
+}
+
+// runSubcommand runs the upstream and bare subcommands; ok is false for
+// any other arguments.
+func runSubcommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	var err error
+	switch args[0] {
+	case "upstream":
+		err = runUpstream(args[1:], stdout)
+	case "bare":
+		err = runBare(args[1:], stdout)
+	default:
+		return 0, false
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "llmbench %s: %v\n", args[0], err)
+		return 1, true
+	}
+	return 0, true
+}
+
+// options are the harness's flags.
+type options struct {
+	mode           string
+	conc           int
+	dur            time.Duration
+	warmup         time.Duration
+	chunks         int
+	factor         float64
+	maxInflight    int
+	maxOutstanding int
+	overloadConns  int
+	noUnlimited    bool
+	streams        int
+	slowChunks     int
+	slowDelay      time.Duration
+	ramp           time.Duration
+	proxyBin       string
+}
+
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("llmbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.mode, "mode", "closed", "closed, overload or streams")
+	fs.IntVar(&o.conc, "c", 50, "concurrent connections of the closed loop")
+	fs.DurationVar(&o.dur, "d", 10*time.Second, "measured duration of each row")
+	fs.DurationVar(&o.warmup, "warmup", -1, "warm-up before each row (default: d/5, at most 2s)")
+	fs.IntVar(&o.chunks, "chunks", 20, "content chunks per stream in closed mode")
+	fs.Float64Var(&o.factor, "factor", 2, "overload: arrival rate as a multiple of the measured capacity")
+	fs.IntVar(&o.maxInflight, "max-inflight", 0, "overload: llmproxy's max_inflight (default 2×c)")
+	fs.IntVar(&o.maxOutstanding, "max-outstanding", 4000, "overload: most requests open at the client at once")
+	fs.IntVar(&o.overloadConns, "overload-conns", 0, "overload: client connections (default 4×max-inflight)")
+	fs.BoolVar(&o.noUnlimited, "no-unlimited", false, "overload: skip the run without max_inflight")
+	fs.IntVar(&o.streams, "streams", 1000, "streams mode: concurrent open streams")
+	fs.IntVar(&o.slowChunks, "slow-chunks", 50, "streams mode: content chunks per stream")
+	fs.DurationVar(&o.slowDelay, "slow-delay", 100*time.Millisecond, "streams mode: upstream delay before each content chunk")
+	fs.DurationVar(&o.ramp, "ramp", time.Second, "streams mode: the streams' starts are spread over this time")
+	fs.StringVar(&o.proxyBin, "proxy-bin", "", "llmproxy binary to run (default: go build ./cmd/llmproxy)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.warmup < 0 {
+		o.warmup = min(o.dur/5, 2*time.Second)
+	}
+	if o.maxInflight == 0 {
+		o.maxInflight = 2 * o.conc
+	}
+	if o.overloadConns == 0 {
+		o.overloadConns = 4 * o.maxInflight
+	}
+	switch {
+	case o.conc < 1, o.dur <= 0, o.chunks < 1, o.factor <= 0, o.maxOutstanding < 1, o.overloadConns < 1,
+		o.streams < 1, o.slowChunks < 1, o.slowDelay < 0, o.ramp < 0:
+		return nil, errors.New("-c, -d, -chunks, -factor, -max-outstanding, -overload-conns, -streams and -slow-chunks must be positive")
+	}
+	return o, nil
+}
+
+// run is the harness.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	if !haveProc() {
+		return errNoProc
+	}
+	if l := loadAverage(); l >= 0 {
+		startLoad = strconv.FormatFloat(l, 'f', 2, 64)
+		if l > 0.25*float64(runtime.NumCPU()) {
+			fmt.Fprintf(stderr, "llmbench: warning: the machine is busy (load average %.2f on %d CPUs); the numbers will be noisy\n",
+				l, runtime.NumCPU())
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "llmbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	f := &fleet{}
+	defer f.stopAll()
+
+	bin := o.proxyBin
+	if bin == "" {
+		fmt.Fprintln(stderr, "llmbench: building ./cmd/llmproxy")
+		if bin, err = buildProxy(ctx, tmp); err != nil {
+			return err
+		}
+	}
+	h := &harness{o: o, f: f, self: self, bin: bin, tmp: tmp, log: stderr}
+	switch o.mode {
+	case "closed":
+		return h.closed(ctx, stdout)
+	case "overload":
+		return h.overload(ctx, stdout)
+	case "streams":
+		return h.manyStreams(ctx, stdout)
+	}
+	return fmt.Errorf("-mode must be closed, overload or streams, got %q", o.mode)
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// benchModel is the model every benchmark request asks for.
+const benchModel = "bench-model"
+
+// words are the tokens of the upstream's answers.
+var words = strings.Fields("Hello there! Here is a short answer from the benchmark upstream, " +
+	"with about twenty tokens of text, as a small chat reply would have.")
+
+// runUpstream is the "upstream" subcommand: a local OpenAI-format server
+// that answers POST /v1/chat/completions with a fixed small completion, or,
+// for "stream": true, with a role chunk, -chunks content chunks flushed one
+// by one (each after -delay), a finish chunk, a usage chunk when
+// stream_options.include_usage is set, and "data: [DONE]". Every chunk
+// carries the time it was written, in nanoseconds since the epoch, in its
+// system_fingerprint ("fp_<ns>"), so that a client can tell how long the
+// chunk took to reach it. It prints its address on standard output.
+func runUpstream(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("llmbench upstream", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	chunks := fs.Int("chunks", 20, "content chunks per streamed answer")
+	delay := fs.Duration("delay", 0, "wait before each content chunk of a stream")
+	exitOnEOF := fs.Bool("exit-on-stdin-eof", false, "exit when standard input ends (set by the harness)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	u := newUpstream(*chunks, *delay)
+	return serveChild(*addr, u, stdout, *exitOnEOF)
+}
+
+// serveChild listens on addr, prints the bound address on stdout and
+// serves h until the process is killed (or its standard input ends, with
+// exitOnEOF).
+func serveChild(addr string, h http.Handler, stdout io.Writer, exitOnEOF bool) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if exitOnEOF {
+		go func() {
+			_, _ = io.Copy(io.Discard, stdinReader)
+			_ = ln.Close()
+		}()
+	}
+	fmt.Fprintln(stdout, ln.Addr().String())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	err = srv.Serve(ln)
+	if exitOnEOF {
+		return nil
+	}
+	return err
+}
+
+// upstream is the handler of the upstream subcommand.
+type upstream struct {
+	answer []byte // the non-streamed answer
+	chunks int
+	delay  time.Duration
+	// The parts of a streamed answer around each chunk's timestamp.
+	chunkHead []byte
+	tails     [][]byte // role chunk, content chunks, finish chunk, usage chunk
+}
+
+func newUpstream(chunks int, delay time.Duration) *upstream {
+	u := &upstream{chunks: max(chunks, 1), delay: delay}
+	text := strings.Join(words, " ")
+	u.answer, _ = json.Marshal(map[string]any{
+		"id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000, "model": benchModel,
+		"system_fingerprint": "fp_bench",
+		"choices": []any{map[string]any{
+			"index": 0, "message": map[string]any{"role": "assistant", "content": text, "refusal": nil},
+			"logprobs": nil, "finish_reason": "stop",
+		}},
+		"usage": map[string]any{"prompt_tokens": 24, "completion_tokens": len(words), "total_tokens": 24 + len(words)},
+	})
+	u.chunkHead = []byte(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"` +
+		benchModel + `","system_fingerprint":"fp_`)
+	choice := func(delta, finish string) []byte {
+		return []byte(`","choices":[{"index":0,"delta":` + delta + `,"logprobs":null,"finish_reason":` + finish + "}]}\n\n")
+	}
+	u.tails = append(u.tails, choice(`{"role":"assistant","content":"","refusal":null}`, "null"))
+	for i := range u.chunks {
+		w, _ := json.Marshal(" " + words[i%len(words)])
+		u.tails = append(u.tails, choice(`{"content":`+string(w)+`}`, "null"))
+	}
+	u.tails = append(u.tails, choice(`{}`, `"stop"`))
+	u.tails = append(u.tails, []byte(`","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":`+
+		strconv.Itoa(u.chunks)+`,"total_tokens":`+strconv.Itoa(24+u.chunks)+"}}\n\n"))
+	return u
+}
+
+// chatRequest is what the upstream reads of a request.
+type chatRequest struct {
+	Model         string `json:"model"`
+	Stream        bool   `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
+		http.Error(w, `{"error":{"message":"not found","type":"invalid_request_error","param":null,"code":null}}`, http.StatusNotFound)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	var req chatRequest
+	if err := json.Unmarshal(body, &req); err != nil || req.Model == "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":{"message":"invalid request","type":"invalid_request_error","param":null,"code":null}}`))
+		return
+	}
+	if !req.Stream {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(u.answer)))
+		_, _ = w.Write(u.answer)
+		return
+	}
+	u.stream(r.Context(), w, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+}
+
+// stream writes a streamed answer, flushing each chunk.
+func (u *upstream) stream(ctx context.Context, w http.ResponseWriter, usage bool) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 0, 512)
+	var timer *time.Timer
+	if u.delay > 0 {
+		timer = time.NewTimer(u.delay)
+		defer timer.Stop()
+	}
+	last := len(u.tails) - 1
+	if !usage {
+		last--
+	}
+	for i := 0; i <= last; i++ {
+		if timer != nil && i >= 1 && i <= u.chunks {
+			timer.Reset(u.delay)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		buf = append(buf[:0], u.chunkHead...)
+		buf = strconv.AppendInt(buf, time.Now().UnixNano(), 10)
+		buf = append(buf, u.tails[i]...)
+		if i == last {
+			buf = append(buf, "data: [DONE]\n\n"...)
+		}
+		if _, err := w.Write(buf); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}

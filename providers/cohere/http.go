@@ -1,0 +1,156 @@
+package cohere
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/llmproxy/llmproxy"
+)
+
+// maxAnswerBytes caps the body of a successful upstream answer. It is a
+// variable so that tests can lower it.
+var maxAnswerBytes int64 = 32 << 20
+
+// maxErrorBytes caps how much of an error answer is read; the rest is
+// dropped, which at worst makes the body unparseable.
+const maxErrorBytes = 1 << 20
+
+// errTooLarge reports an answer over maxAnswerBytes.
+var errTooLarge = errors.New("upstream answer too large")
+
+// newRequest builds a request to path below the base URL with the
+// provider's own headers: the key as a bearer token (none when the key is
+// empty), JSON content negotiation, then the configured custom headers,
+// which may override the others. No header of the client's request is ever
+// copied.
+func (p *Provider) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.baseURL+path, r)
+	if err != nil {
+		return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name,
+			Message: "could not build the upstream request", Err: err}
+	}
+	if p.key != "" {
+		req.Header.Set("Authorization", "Bearer "+p.key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	for k, v := range p.headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	return req, nil
+}
+
+// send sends req and returns the upstream's answer if its status is 2xx;
+// the caller must close its body. Any other status is the upstream's error
+// (see statusError); a request that could not be sent or whose answer
+// never came is a transport error (see llmproxy.TransportError).
+func (p *Provider) send(ctx context.Context, req *http.Request) (*http.Response, error) {
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, llmproxy.TransportError(ctx, p.name, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+		return nil, p.statusError(resp.StatusCode, resp.Header, b)
+	}
+	return resp, nil
+}
+
+// call sends a request to path and decodes the 2xx answer, which must be a
+// JSON object, into v. An answer over maxAnswerBytes or one that does not
+// decode is KindUnavailable.
+func (p *Provider) call(ctx context.Context, method, path string, body []byte, v any) error {
+	req, err := p.newRequest(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := p.send(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := readAnswer(resp)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: p.name,
+			Message: "upstream answer too large", Err: err}
+	case err != nil:
+		return llmproxy.TransportError(ctx, p.name, err)
+	}
+	return p.decodeAnswer(b, v)
+}
+
+// readAnswer reads an answer's body, failing with errTooLarge rather than
+// reading more than maxAnswerBytes.
+func readAnswer(resp *http.Response) ([]byte, error) {
+	limit := maxAnswerBytes
+	if resp.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+// decodeAnswer decodes a successful answer, which must be a JSON object,
+// into v. Anything else (an HTML page, an empty body, a stray null) is an
+// invalid answer.
+func (p *Provider) decodeAnswer(body []byte, v any) error {
+	t := bytes.TrimLeft(body, " \t\r\n")
+	if len(t) == 0 || t[0] != '{' {
+		return p.invalidAnswer(errors.New("the answer is not a JSON object"))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return p.invalidAnswer(err)
+	}
+	return nil
+}
+
+// invalidAnswer is the error of a 2xx answer the adapter cannot use. It is
+// KindUnavailable, so the router retries or fails over.
+func (p *Provider) invalidAnswer(cause error) *llmproxy.Error {
+	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: p.name,
+		Message: "the upstream sent an invalid answer", Err: cause}
+}
+
+// encode encodes a request body; a failure is the proxy's own bug.
+func (p *Provider) encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name,
+			Message: "could not encode the upstream request", Err: err}
+	}
+	return b, nil
+}
+
+// withProvider names the provider in an error made by a translator, which
+// knows no provider. The translators return fresh errors, so it is safe to
+// modify them.
+func (p *Provider) withProvider(err error) error {
+	if e, ok := errors.AsType[*llmproxy.Error](err); ok && e.Provider == "" {
+		e.Provider = p.name
+		e.Message = p.redact(e.Message)
+	}
+	return err
+}

@@ -1,0 +1,106 @@
+package llmproxy
+
+import (
+	"log/slog"
+	"time"
+)
+
+// upstream is one built provider with its configuration, its circuit
+// breaker and its health signals. It is safe for concurrent use.
+type upstream struct {
+	cfg     ProviderConfig
+	p       Provider
+	breaker *breaker
+	health  *health
+	now     func() time.Time
+}
+
+// newUpstream wraps a built provider. gc is the global configuration, with
+// its defaults applied.
+func newUpstream(pc ProviderConfig, prov Provider, gc Config, now func() time.Time, log *slog.Logger) *upstream {
+	_, checker := prov.(HealthChecker)
+	u := &upstream{cfg: pc, p: prov, now: now}
+	u.health = newHealth(pc.Name, pc.Timeout, checker, now(), log)
+	u.breaker = newBreaker(pc.Name, gc.CircuitBreakerThreshold, gc.CircuitBreakerTimeout,
+		func(from, to BreakerState) {
+			// Runs under the breaker's lock: log only.
+			log.Warn("provider circuit breaker changed", "provider", pc.Name, "from", string(from), "to", string(to))
+		})
+	return u
+}
+
+// healthAt returns the provider's health at now (see health.evaluate).
+// The breaker is read first: the breaker's lock is never held with the
+// health's.
+func (u *upstream) healthAt(now time.Time) ProviderHealth {
+	bs := u.breaker.state()
+	cf := u.breaker.consecutiveFailures()
+	return u.health.evaluate(now, bs, cf)
+}
+
+// BreakerState returns the state of the provider's circuit breaker.
+func (u *upstream) BreakerState() BreakerState { return u.breaker.state() }
+
+// HealthStatus returns the provider's health status.
+func (u *upstream) HealthStatus() HealthStatus { return u.healthAt(u.now()).Status }
+
+// attempt is one call on an upstream, from its admission by the breaker to
+// its outcome. It is used by one goroutine at a time.
+type attempt struct {
+	u       *upstream
+	start   time.Time
+	latency time.Duration
+	// done reports the outcome to the breaker; nil when the breaker did
+	// not admit the attempt (a last resort).
+	done func(error)
+}
+
+// begin starts an attempt on u if its breaker lets it through. With
+// bypass, an attempt the breaker refuses goes ahead anyway, unknown to the
+// breaker; without, ok is false and nothing was started.
+func (u *upstream) begin(bypass bool) (a *attempt, ok bool) {
+	done, ok := u.breaker.allow()
+	if !ok && !bypass {
+		return nil, false
+	}
+	return &attempt{u: u, start: u.now(), done: done}, true
+}
+
+// answered notes that the attempt got its answer: the whole answer, or a
+// stream's first content chunk. The time until then is its latency.
+func (a *attempt) answered() { a.latency = a.u.now().Sub(a.start) }
+
+// end reports the attempt's outcome, once: err nil is a success.
+func (a *attempt) end(err error) {
+	o := outcome{latency: a.latency, breakerDone: a.done}
+	if err != nil {
+		o.err = AsError(err)
+	}
+	a.u.observe(o)
+}
+
+// outcome is what one attempt on an upstream came to.
+type outcome struct {
+	err     *Error        // nil for a success
+	latency time.Duration // until the answer (a stream: its first content); 0 for a failure
+	// breakerDone reports the outcome to the breaker; nil when the
+	// breaker did not admit the attempt.
+	breakerDone func(error)
+}
+
+// observe records the outcome of one attempt: in the circuit breaker and in
+// the passive health signals. Every attempt's outcome passes here exactly
+// once (a stream's when the stream finishes), which makes it the place for
+// per-attempt metrics too.
+func (u *upstream) observe(o outcome) {
+	if o.breakerDone != nil {
+		if o.err != nil {
+			o.breakerDone(o.err)
+		} else {
+			o.breakerDone(nil)
+		}
+	}
+	now := u.now()
+	u.health.record(now, o.err, o.latency)
+	u.healthAt(now) // notes and logs a change of status at once
+}
