@@ -2,10 +2,12 @@ package llmproxy
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -80,7 +82,6 @@ func TestBreakerIgnoresCallerAndRequestFaults(t *testing.T) {
 		require.True(t, ok)
 		done(err)
 		assert.Equal(t, BreakerClosed, b.state(), "%v does not count", err)
-		assert.Zero(t, b.consecutiveFailures())
 	}
 	done, _ := b.allow()
 	done(&Error{Kind: KindTimeout})
@@ -260,4 +261,77 @@ func TestBreakerHalfOpenStreamHoldsTrialUntilItEnds(t *testing.T) {
 		assert.Equal(t, BreakerClosed, healthOf(t, p, sp.name).Breaker, "the trial's clean end closes the breaker")
 		assert.Equal(t, 2, fb.Calls())
 	})
+}
+
+// recordingBreaker is a CircuitBreaker that records what the router asks.
+type recordingBreaker struct {
+	mu       sync.Mutex
+	settings gobreaker.Settings
+	open     bool
+	outcomes []error
+}
+
+func (b *recordingBreaker) Allow() (func(error), error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.open {
+		return nil, gobreaker.ErrOpenState
+	}
+	return func(err error) {
+		b.mu.Lock()
+		b.outcomes = append(b.outcomes, err)
+		b.mu.Unlock()
+	}, nil
+}
+
+func (b *recordingBreaker) State() gobreaker.State {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.open {
+		return gobreaker.StateOpen
+	}
+	return gobreaker.StateClosed
+}
+
+func TestBreakerSubstituted(t *testing.T) {
+	breakers := map[string]*recordingBreaker{}
+	a, fa := newFake(t, "a", fakeFail(&Error{Kind: KindUnavailable, Status: 503}), fakeOK)
+	b, fb := newFake(t, "b")
+	b.Priority = 2
+	p, err := New(Config{CircuitBreakerThreshold: 7, CircuitBreakerTimeout: 42 * time.Second, Providers: []ProviderConfig{a, b}},
+		WithCircuitBreakers(func(st gobreaker.Settings) CircuitBreaker {
+			rb := &recordingBreaker{settings: st}
+			breakers[st.Name] = rb
+			return rb
+		}))
+	require.NoError(t, err)
+	defer p.Close()
+
+	ra := breakers["a"]
+	require.NotNil(t, ra)
+	assert.Equal(t, 42*time.Second, ra.settings.Timeout)
+	assert.EqualValues(t, breakerTrials, ra.settings.MaxRequests)
+	assert.False(t, ra.settings.ReadyToTrip(gobreaker.Counts{ConsecutiveFailures: 6}))
+	assert.True(t, ra.settings.ReadyToTrip(gobreaker.Counts{ConsecutiveFailures: 7}))
+	assert.True(t, ra.settings.IsExcluded(&Error{Kind: KindCanceled}))
+	assert.False(t, ra.settings.IsExcluded(&Error{Kind: KindTimeout}))
+
+	resp, err := p.ChatCompletion(t.Context(), fakeChatReq("m"))
+	require.NoError(t, err)
+	assert.Equal(t, "b", resp.ProxyInfo.Provider)
+	require.Len(t, ra.outcomes, 1)
+	requireErrKind(t, ra.outcomes[0], KindUnavailable)
+	require.Len(t, breakers["b"].outcomes, 1)
+	assert.Nil(t, breakers["b"].outcomes[0], "a success is reported as a nil error")
+
+	// A breaker opened elsewhere (another replica) is honoured.
+	ra.mu.Lock()
+	ra.open = true
+	ra.mu.Unlock()
+	resp, err = p.ChatCompletion(t.Context(), fakeChatReq("m"))
+	require.NoError(t, err)
+	assert.Equal(t, "b", resp.ProxyInfo.Provider)
+	assert.Equal(t, 1, fa.Calls())
+	assert.Equal(t, 2, fb.Calls())
+	assert.Equal(t, BreakerOpen, healthOf(t, p, "a").Breaker)
 }

@@ -24,6 +24,11 @@ type Config struct {
 	Host string `mapstructure:"host"` // listen host of the server; default "0.0.0.0"
 	Port int    `mapstructure:"port"` // listen port of the server; default 8000
 
+	// TLSCertFile and TLSKeyFile, when both set, make the server speak TLS
+	// (with HTTP/2); without them it speaks HTTP/1.1 and cleartext HTTP/2.
+	TLSCertFile string `mapstructure:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file"`
+
 	// APIKeys are the keys clients must present; empty disables auth.
 	APIKeys []string `mapstructure:"api_keys"`
 	// APIKeyHeader is the header that carries a client key besides

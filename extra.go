@@ -49,16 +49,20 @@ func knownFields(t reflect.Type) map[string]struct{} {
 // unmarshalWithExtra decodes data into dst (a pointer to a struct without
 // custom JSON methods) and returns the members that dst's fields do not
 // claim. It returns a nil Extra when every member is known.
+//
+// Member names match fields exactly, as they do for the upstreams (Python's
+// and JavaScript's parsers), and not without regard to case as
+// encoding/json matches them: a "MODEL" or "Messages" member is kept in
+// Extra and does not set the field, so that the proxy never routes or
+// validates on a value the upstream does not read.
 func unmarshalWithExtra(data []byte, dst any) (Extra, error) {
-	if err := json.Unmarshal(data, dst); err != nil {
-		return nil, err
-	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(data, &all); err != nil {
 		return nil, err
 	}
 	known := knownFields(reflect.TypeOf(dst).Elem())
 	var extra Extra
+	folded := false
 	for k, v := range all {
 		if _, ok := known[k]; ok {
 			continue
@@ -67,8 +71,38 @@ func unmarshalWithExtra(data []byte, dst any) (Extra, error) {
 			extra = make(Extra, len(all)-len(known))
 		}
 		extra[k] = v
+		folded = folded || foldsToKnown(k, known)
+	}
+	if folded {
+		// encoding/json would decode these members into the fields too:
+		// decode from the exactly named members only.
+		exact := make(map[string]json.RawMessage, len(all)-len(extra))
+		for k, v := range all {
+			if _, ok := known[k]; ok {
+				exact[k] = v
+			}
+		}
+		b, err := json.Marshal(exact)
+		if err != nil {
+			return nil, err
+		}
+		data = b
+	}
+	if err := json.Unmarshal(data, dst); err != nil {
+		return nil, err
 	}
 	return extra, nil
+}
+
+// foldsToKnown reports whether name, not itself a known member, equals one
+// under Unicode case folding (the matching encoding/json does).
+func foldsToKnown(name string, known map[string]struct{}) bool {
+	for k := range known {
+		if strings.EqualFold(name, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // marshalWithExtra encodes v (a struct without custom JSON methods) and

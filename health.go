@@ -62,7 +62,7 @@ type ProviderHealth struct {
 	// Breaker is the state of the provider's circuit breaker.
 	Breaker BreakerState `json:"breaker"`
 	// ConsecutiveFailures counts the failures in a row since the last
-	// success, as the breaker counts them.
+	// success (failures that say something about the provider only).
 	ConsecutiveFailures int `json:"consecutive_failures"`
 	// Attempts is the number of attempts in the last minute that count
 	// (successes and failures that say something about the provider).
@@ -127,6 +127,7 @@ type health struct {
 	measured  bool          // ewma holds at least one sample
 	latencyAt time.Time     // last latency sample, or last probe claimed
 
+	consecutive int       // failures that count since the last success
 	lastFailure string    // description of the last failure that counts
 	quotaAt     time.Time // last quota error; zero after a success
 	quotaMsg    string
@@ -151,6 +152,7 @@ func (h *health) record(now time.Time, err *Error, latency time.Duration) {
 	defer h.mu.Unlock()
 	if err == nil {
 		h.outcomes.add(now, 1, 0)
+		h.consecutive = 0
 		h.quotaAt = time.Time{}
 		if latency > 0 {
 			if h.measured {
@@ -166,6 +168,7 @@ func (h *health) record(now time.Time, err *Error, latency time.Duration) {
 		return
 	}
 	h.outcomes.add(now, 0, 1)
+	h.consecutive++
 	h.lastFailure = describeFailure(err)
 	if err.Kind == KindQuotaExceeded {
 		h.quotaAt, h.quotaMsg = now, h.lastFailure
@@ -211,7 +214,7 @@ func (h *health) claimProbe(now time.Time) {
 // evaluate works out the status at now from the signals and the breaker's
 // state, records the time of a change, logs it and returns the whole
 // picture.
-func (h *health) evaluate(now time.Time, bs BreakerState, consecutive int) ProviderHealth {
+func (h *health) evaluate(now time.Time, bs BreakerState) ProviderHealth {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ok, failed := h.outcomes.sum(now)
@@ -251,7 +254,7 @@ func (h *health) evaluate(now time.Time, bs BreakerState, consecutive int) Provi
 	h.reason = reason
 	ph := ProviderHealth{
 		Name: h.name, Status: status, Reason: reason, Since: h.since,
-		Breaker: bs, ConsecutiveFailures: consecutive,
+		Breaker: bs, ConsecutiveFailures: h.consecutive,
 		Attempts: ok + failed, ErrorRate: rate,
 		ActiveChecks: h.checker,
 	}

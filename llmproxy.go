@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/sony/gobreaker/v2"
 )
 
 // Proxy routes OpenAI-shaped requests to the configured providers with
@@ -23,6 +24,9 @@ type Proxy struct {
 	logger  *slog.Logger
 	metrics *metrics.Set
 	now     func() time.Time
+
+	// newBreaker builds the circuit breaker of a provider.
+	newBreaker func(gobreaker.Settings) CircuitBreaker
 
 	// stopMonitors ends the health monitors, which monitors tracks.
 	stopMonitors context.CancelFunc
@@ -70,9 +74,10 @@ func WithMetrics(set *metrics.Set) Option {
 // (HealthChecker); Close stops them.
 func New(cfg Config, opts ...Option) (*Proxy, error) {
 	p := &Proxy{
-		logger:  slog.New(slog.DiscardHandler),
-		metrics: metrics.NewSet(),
-		now:     time.Now,
+		logger:     slog.New(slog.DiscardHandler),
+		metrics:    metrics.NewSet(),
+		now:        time.Now,
+		newBreaker: inMemoryBreaker,
 	}
 	for _, o := range opts {
 		o(p)
@@ -127,7 +132,7 @@ func (p *Proxy) build(cfg Config) (*state, error) {
 			closeAll(st.upstreams)
 			return nil, fmt.Errorf("llmproxy: providers[%d] (%s): %w", i, pc.Name, err)
 		}
-		u := newUpstream(pc, prov, cfg, p.now, p.logger)
+		u := newUpstream(pc, prov, cfg, p.newBreaker, p.now, p.logger)
 		st.upstreams = append(st.upstreams, u)
 		st.byName[pc.Name] = u
 	}

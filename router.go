@@ -30,7 +30,7 @@ func sortByPriority(us []*upstream) {
 func isGlob(pattern string) bool { return strings.ContainsAny(pattern, `*?[\`) }
 
 // candidates returns the upstreams that serve model and pass accept (nil
-// accepts all), in the order they are to be tried.
+// accepts all), in priority order; plan orders them for one request.
 func (st *state) candidates(model string, accept func(*upstream) bool) []*upstream {
 	var out []*upstream
 	for _, u := range st.upstreams {
@@ -71,7 +71,8 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 
 	attempt := 0
 	var lastErr *Error
-	for i, c := range order {
+	for i := 0; i < len(order); i++ {
+		c := order[i]
 		u := c.u
 		more := i < len(order)-1
 		var res T
@@ -80,9 +81,10 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		var provErr *Error
 		err := retry.Do(
 			func() error {
-				// A provider the breaker refuses is skipped, unless it is a
-				// last resort or nothing else is left to try.
-				a, ok := u.begin(c.lastResort || !more)
+				// A provider the breaker refuses (its half-open trials are
+				// taken) goes to the end, unless it is a last resort or
+				// nothing else is left to try.
+				a, ok := u.begin(endpoint, c.lastResort || !more)
 				if !ok {
 					refused = true
 					if provErr != nil {
@@ -129,7 +131,8 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 			return res, info, nil
 		}
 		if errors.Is(err, errBreakerRefused) {
-			continue // never tried: nothing to report
+			order = append(order, candidate{u: u, lastResort: true})
+			continue
 		}
 		e := AsError(err)
 		if ctxErr := ctx.Err(); ctxErr != nil && e.Kind != KindInvalidRequest {

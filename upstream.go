@@ -3,6 +3,8 @@ package llmproxy
 import (
 	"log/slog"
 	"time"
+
+	"github.com/sony/gobreaker/v2"
 )
 
 // upstream is one built provider with its configuration, its circuit
@@ -15,17 +17,20 @@ type upstream struct {
 	now     func() time.Time
 }
 
-// newUpstream wraps a built provider. gc is the global configuration, with
-// its defaults applied.
-func newUpstream(pc ProviderConfig, prov Provider, gc Config, now func() time.Time, log *slog.Logger) *upstream {
+// newUpstream wraps a built provider, with a circuit breaker built by
+// newCB. gc is the global configuration, with its defaults applied.
+func newUpstream(pc ProviderConfig, prov Provider, gc Config, newCB func(gobreaker.Settings) CircuitBreaker,
+	now func() time.Time, log *slog.Logger,
+) *upstream {
 	_, checker := prov.(HealthChecker)
 	u := &upstream{cfg: pc, p: prov, now: now}
 	u.health = newHealth(pc.Name, pc.Timeout, checker, now(), log)
-	u.breaker = newBreaker(pc.Name, gc.CircuitBreakerThreshold, gc.CircuitBreakerTimeout,
+	st := breakerSettings(pc.Name, gc.CircuitBreakerThreshold, gc.CircuitBreakerTimeout,
 		func(from, to BreakerState) {
-			// Runs under the breaker's lock: log only.
+			// May run under the breaker's lock: log only.
 			log.Warn("provider circuit breaker changed", "provider", pc.Name, "from", string(from), "to", string(to))
 		})
+	u.breaker = &breaker{cb: newCB(st)}
 	return u
 }
 
@@ -33,9 +38,7 @@ func newUpstream(pc ProviderConfig, prov Provider, gc Config, now func() time.Ti
 // The breaker is read first: the breaker's lock is never held with the
 // health's.
 func (u *upstream) healthAt(now time.Time) ProviderHealth {
-	bs := u.breaker.state()
-	cf := u.breaker.consecutiveFailures()
-	return u.health.evaluate(now, bs, cf)
+	return u.health.evaluate(now, u.breaker.state())
 }
 
 // BreakerState returns the state of the provider's circuit breaker.
@@ -47,9 +50,10 @@ func (u *upstream) HealthStatus() HealthStatus { return u.healthAt(u.now()).Stat
 // attempt is one call on an upstream, from its admission by the breaker to
 // its outcome. It is used by one goroutine at a time.
 type attempt struct {
-	u       *upstream
-	start   time.Time
-	latency time.Duration
+	u        *upstream
+	endpoint string
+	start    time.Time
+	latency  time.Duration
 	// done reports the outcome to the breaker; nil when the breaker did
 	// not admit the attempt (a last resort).
 	done func(error)
@@ -58,12 +62,12 @@ type attempt struct {
 // begin starts an attempt on u if its breaker lets it through. With
 // bypass, an attempt the breaker refuses goes ahead anyway, unknown to the
 // breaker; without, ok is false and nothing was started.
-func (u *upstream) begin(bypass bool) (a *attempt, ok bool) {
+func (u *upstream) begin(endpoint string, bypass bool) (a *attempt, ok bool) {
 	done, ok := u.breaker.allow()
 	if !ok && !bypass {
 		return nil, false
 	}
-	return &attempt{u: u, start: u.now(), done: done}, true
+	return &attempt{u: u, endpoint: endpoint, start: u.now(), done: done}, true
 }
 
 // answered notes that the attempt got its answer: the whole answer, or a
@@ -72,7 +76,7 @@ func (a *attempt) answered() { a.latency = a.u.now().Sub(a.start) }
 
 // end reports the attempt's outcome, once: err nil is a success.
 func (a *attempt) end(err error) {
-	o := outcome{latency: a.latency, breakerDone: a.done}
+	o := outcome{endpoint: a.endpoint, latency: a.latency, breakerDone: a.done}
 	if err != nil {
 		o.err = AsError(err)
 	}
@@ -81,8 +85,9 @@ func (a *attempt) end(err error) {
 
 // outcome is what one attempt on an upstream came to.
 type outcome struct {
-	err     *Error        // nil for a success
-	latency time.Duration // until the answer (a stream: its first content); 0 for a failure
+	endpoint string        // endpointChat, endpointCompletions or endpointEmbeddings
+	err      *Error        // nil for a success
+	latency  time.Duration // until the answer (a stream: its first content); 0 for a failure
 	// breakerDone reports the outcome to the breaker; nil when the
 	// breaker did not admit the attempt.
 	breakerDone func(error)

@@ -20,16 +20,17 @@ const (
 	breakerLockWait = time.Second     // Lock gives up after this, and gobreaker retries
 )
 
-// BreakerStore is a gobreaker [gobreaker.SharedDataStore] on Redis: the
-// state of a [gobreaker.DistributedCircuitBreaker] is one value at
-// <prefix>cb:<name>, where gobreaker names it "gobreaker:state:<breaker>",
-// and its mutex a key <prefix>cb:gobreaker:mutex:<breaker> set with SET NX
-// PX and a random token, deleted only by its holder (compare-and-delete).
-// Within a process the lock is a local mutex first, so that callers of one
-// replica queue instead of polling Redis.
+// BreakerStore is a gobreaker [gobreaker.SharedDataStore] on Redis. Each
+// name gobreaker uses lives at <prefix>cb:<name>: the state of a
+// [gobreaker.DistributedCircuitBreaker] at <prefix>cb:gobreaker:state:<breaker>
+// (no expiry), its lock at <prefix>cb:gobreaker:mutex:<breaker>, taken with
+// SET NX PX and a random token and deleted only by its holder
+// (compare-and-delete). Within a process the lock is a local mutex first,
+// so that callers of one replica queue instead of polling Redis.
 //
-// Get one from [Redis.BreakerStore]. It is safe for concurrent use. Its
-// failures count as Redis outages in the connection's health. Two points
+// Get one from [Redis.BreakerStore]; the zero value is not usable. It is
+// safe for concurrent use. Its failures count as Redis outages in the
+// connection's health. Two points
 // where it departs from a plain store, both for gobreaker v2.4.0:
 //   - GetData returns a placeholder along with an error, because gobreaker
 //     looks at the data before the error and would take a failed read for a
@@ -199,8 +200,8 @@ func (s *BreakerStore) SetData(name string, data []byte) error {
 // than Settings.MaxRequests, since the trials are counted when recorded.
 // OnStateChange runs in the replica that made the transition.
 //
-// Build one per provider with Redis.NewBreaker. It is safe for concurrent
-// use.
+// Build one per provider with Redis.NewBreaker; the zero value is not
+// usable. It is safe for concurrent use.
 type Breaker struct {
 	r        *Redis
 	settings gobreaker.Settings

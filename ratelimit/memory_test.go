@@ -291,3 +291,43 @@ type canceledStore struct{ fakeStore }
 func (c *canceledStore) Take(ctx context.Context, key string) (uint64, uint64, uint64, bool, error) {
 	return 0, 0, 0, false, ctx.Err()
 }
+
+// The late failure of a call that started before a recovery (a timeout, or
+// a probe overtaken by a Ping) is stale news: it starts no new outage.
+func TestHealthIgnoresStaleFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		logs := &syncBuffer{}
+		h := &health{log: slog.New(slog.NewTextHandler(logs, nil)), interval: time.Second}
+
+		use, early := h.attempt()
+		require.True(t, use)
+		_, t1 := h.attempt()
+		assert.True(t, h.report(ctx, errFake, t1), "a failure: fall back")
+		require.True(t, h.down.Load())
+		time.Sleep(time.Second)
+		use, probe := h.attempt()
+		require.True(t, use)
+		require.True(t, probe.probe)
+		h.report(ctx, nil, probe)
+		require.False(t, h.down.Load(), "recovered")
+
+		assert.True(t, h.report(ctx, errFake, early), "the stale call still falls back")
+		assert.False(t, h.down.Load(), "but starts no outage")
+		assert.EqualValues(t, 1, h.outages.Load())
+
+		_, t2 := h.attempt()
+		h.report(ctx, errFake, t2)
+		require.EqualValues(t, 2, h.outages.Load())
+		time.Sleep(time.Second)
+		_, probe = h.attempt()
+		require.True(t, probe.probe)
+		h.report(ctx, nil, h.now()) // a Ping ends the outage first
+		require.False(t, h.down.Load())
+		h.report(ctx, errFake, probe)
+		assert.False(t, h.down.Load(), "the overtaken probe's failure is stale")
+		assert.EqualValues(t, 2, h.outages.Load())
+		assert.Equal(t, 2, logs.count("redis does not answer"))
+		assert.Equal(t, 2, logs.count("redis answers again"))
+	})
+}

@@ -31,7 +31,8 @@ const (
 	defaultWriteTimeout = 500 * time.Millisecond
 )
 
-// RedisOptions configures NewRedis.
+// RedisOptions configures NewRedis. Only URL is required; the zero value of
+// every other field means its default.
 type RedisOptions struct {
 	// URL is the Redis server: redis://[[user]:password@]host:port[/db],
 	// rediss:// for TLS, or unix:///path/to/socket. go-redis's query
@@ -67,7 +68,8 @@ type RedisOptions struct {
 // Redis by itself on the first success. No goroutine runs for this.
 //
 // Build one with NewRedis and share it between the stores and breakers of a
-// process; Close it when they are done. It is safe for concurrent use.
+// process; Close it when they are done. The zero value is not usable. It is
+// safe for concurrent use.
 type Redis struct {
 	client     *redis.Client
 	prefix     string
@@ -125,9 +127,10 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	}, nil
 }
 
-// Healthy reports whether Redis answered the last call (true before the
-// first call). While it is false the limits are per replica (fail-open) or
-// refused (fail-closed), and the breakers are per replica.
+// Healthy reports whether Redis is in use: true until a call fails (and
+// before the first call), false from then until a probe or Ping succeeds.
+// While it is false the limits are per replica (fail-open) or refused
+// (fail-closed), and the breakers are per replica.
 func (r *Redis) Healthy() bool { return !r.health.down.Load() }
 
 // Outages returns the number of outages seen since NewRedis: each time

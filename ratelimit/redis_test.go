@@ -23,7 +23,9 @@ import (
 func newTestRedis(t *testing.T, srv *redistest.Server, opts RedisOptions) (*Redis, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	opts.URL = srv.URL()
+	if opts.URL == "" {
+		opts.URL = srv.PatientURL()
+	}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	if opts.ProbeInterval == 0 {
 		opts.ProbeInterval = 50 * time.Millisecond
@@ -446,4 +448,45 @@ func TestBreakerFallsBackDuringOutage(t *testing.T) {
 	n, err := rawClient(t, srv).Exists(context.Background(), "llmproxy:cb:gobreaker:state:openai").Result()
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, n)
+}
+
+// A hung server (stopped, connections open) is noticed by the default
+// timeouts: the call in flight waits at most the read timeout, the next ones
+// not at all, and the server is used again once it answers.
+func TestRedisHungServerTimesOutAndRecovers(t *testing.T) {
+	srv := redistest.Start(t)
+	r, logs := newTestRedis(t, srv, RedisOptions{URL: srv.URL()})
+	s := newStore(t, r, "chat", 5, time.Minute)
+	ctx := context.Background()
+	res, err := Take(ctx, s, "k")
+	require.NoError(t, err)
+	require.True(t, res.OK)
+
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	start := time.Now()
+	res, err = Take(ctx, s, "k")
+	require.NoError(t, err)
+	assert.True(t, res.OK, "answered by the fallback")
+	assert.Less(t, time.Since(start), 2*time.Second, "bounded by the read timeout")
+	assert.False(t, r.Healthy())
+	start = time.Now()
+	for range 10 {
+		_, err := Take(ctx, s, "k")
+		require.NoError(t, err)
+	}
+	assert.Less(t, time.Since(start), 100*time.Millisecond, "during the outage Redis is not waited for")
+	assert.Equal(t, 1, logs.count("redis does not answer"))
+
+	srv.Resume()
+	resumed = true
+	assert.Eventually(t, func() bool {
+		_, _ = Take(ctx, s, "k")
+		return r.Healthy()
+	}, 5*time.Second, 20*time.Millisecond)
 }

@@ -26,8 +26,9 @@ import (
 // expires once its bucket is full again.
 //
 // RedisStore reports Redis failures as errors; [Redis.Store] wraps it with
-// the fallback to memory. It is safe for concurrent use. Close marks it
-// stopped; it does not close the client, which belongs to the caller.
+// the fallback to memory. Build it with NewRedisStore; the zero value is not
+// usable. It is safe for concurrent use. Close marks it stopped; it does not
+// close the client, which belongs to the caller.
 type RedisStore struct {
 	rdb    redis.UniversalClient
 	lim    *redis_rate.Limiter

@@ -168,7 +168,8 @@ func (s *server) cors(next http.Handler) http.Handler {
 		} else {
 			h.Set("Access-Control-Allow-Origin", origin)
 		}
-		h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, Retry-After")
+		h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, Retry-After, "+
+			"X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, "+cfg.APIKeyHeader)

@@ -55,8 +55,11 @@ func (s *server) rateLimit(endpoint string, next http.Handler) http.Handler {
 		res, scope, err := set.take(r.Context(), endpoint, client)
 		if errors.Is(err, limiter.ErrStopped) {
 			// A reload replaced the limiters while this request held the
-			// old ones: ask the new ones.
-			set = s.limits.current(s.p.Config())
+			// old ones: ask the new ones, if any.
+			if set = s.limits.current(s.p.Config()); !set.limits(endpoint) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			res, scope, err = set.take(r.Context(), endpoint, client)
 		}
 		switch {

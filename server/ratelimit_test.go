@@ -77,6 +77,7 @@ func headerInt(t *testing.T, r reply, name string) int64 {
 func TestRateLimitEndpoint(t *testing.T) {
 	cfg := rlConfig()
 	cfg.RateLimitChatRPM = 3
+	cfg.CORSOrigins = []string{"*"}
 	ts := startLimited(t, cfg)
 
 	for i := range 3 {
@@ -114,7 +115,9 @@ func TestRateLimitEndpoint(t *testing.T) {
 	assert.Equal(t, llmproxy.KindRateLimitedClient.String(), recs[0]["error_kind"])
 	assert.EqualValues(t, 429, recs[0]["status"])
 
-	assert.Equal(t, http.StatusOK, chatAs(t, ts.Server, rlKeyB).status, "each key has its own limit")
+	b := chatAs(t, ts.Server, rlKeyB, "Origin", "https://app.example")
+	assert.Equal(t, http.StatusOK, b.status, "each key has its own limit")
+	assert.Contains(t, b.header.Get("Access-Control-Expose-Headers"), "X-RateLimit-Remaining", "browsers may read the headers")
 	e := postJSON(t, ts.Server, "/v1/embeddings", `{"model":"mock-embed","input":"x"}`, "X-API-Key", rlKeyA)
 	assert.Equal(t, http.StatusOK, e.status, "each endpoint has its own limit (embeddings: none here)")
 	assert.Empty(t, e.header.Get("X-RateLimit-Limit"), "no limit, no headers")
@@ -253,7 +256,7 @@ func TestRateLimitSharedAcrossReplicas(t *testing.T) {
 	redis := redistest.Start(t)
 	cfg := rlConfig()
 	cfg.RateLimitChatRPM = 20
-	reps := replicas(t, 2, cfg, redis.URL())
+	reps := replicas(t, 2, cfg, redis.PatientURL())
 
 	counts := hammerChat(t, reps, rlKeyA, 8, 100)
 	assert.InDelta(t, 20, counts[http.StatusOK], 1, "20 per minute across both replicas: %v", counts)
@@ -271,7 +274,7 @@ func TestRateLimitRedisOutage(t *testing.T) {
 	redis := redistest.Start(t)
 	cfg := rlConfig()
 	cfg.RateLimitChatRPM = 20
-	reps := replicas(t, 2, cfg, redis.URL())
+	reps := replicas(t, 2, cfg, redis.PatientURL())
 
 	var mu sync.Mutex
 	counts := map[int]int{}
@@ -341,6 +344,10 @@ func TestRateLimitRedisOutage(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 60, after[http.StatusOK]+after[http.StatusTooManyRequests], "%v", after)
+	for _, rep := range reps {
+		redisState, _ := get(t, rep.Server, "/health").object(t)["redis"].(map[string]any)
+		assert.Equal(t, map[string]any{"status": "up", "outages": float64(1), "fail_closed": false}, redisState)
+	}
 }
 
 func sumCounts(m map[int]int) int {
@@ -356,7 +363,7 @@ func TestRateLimitRedisFailClosed(t *testing.T) {
 	cfg := rlConfig()
 	cfg.RateLimitChatRPM = 20
 	cfg.RedisFailClosed = true
-	reps := replicas(t, 1, cfg, redis.URL())
+	reps := replicas(t, 1, cfg, redis.PatientURL())
 	require.Equal(t, http.StatusOK, chatAs(t, reps[0].Server, rlKeyA).status)
 
 	redis.Stop()

@@ -85,29 +85,23 @@ func run(args []string, stderr io.Writer) error {
 	ratelimit.SetRedisLogger(logger)
 	h := server.Handler(p, server.Options{Logger: logger})
 	defer h.(io.Closer).Close() // after serve: releases the rate limiters
-	srv := newHTTPServer(h)
+	srv := server.NewHTTPServer(addr, h)
 	logger.Info("llmproxy listening", "addr", ln.Addr().String(), "config", *configPath,
 		"providers_active", countActive(p), "shared_limits", cfg.RedisURL.IsSet())
-	return serve(ctx, srv, ln, logger)
+	return serve(ctx, srv, ln, cfg.TLSCertFile, cfg.TLSKeyFile, logger)
 }
 
-// newHTTPServer sets the timeouts that keep slow or idle clients from
-// holding connections forever. There is no write timeout: answers of a
-// long generation may legitimately take minutes.
-func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    1 << 20,
-	}
-}
-
-// serve runs srv on ln until ctx ends, then shuts it down gracefully.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, logger *slog.Logger) error {
+// serve runs srv on ln (with TLS when certFile is set) until ctx ends, then
+// shuts it down gracefully, letting in-flight requests finish.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, certFile, keyFile string, logger *slog.Logger) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if certFile != "" {
+			errc <- srv.ServeTLS(ln, certFile, keyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

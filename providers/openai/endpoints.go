@@ -20,7 +20,9 @@ var errNoChoices = errors.New("the answer has no choices")
 //
 // Failures are *llmproxy.Error values: the upstream's own errors keep its
 // message, type, param and code; an answer that is not a usable JSON chat
-// completion, or is larger than 32 MiB, is KindUnavailable.
+// completion (an HTML page, an empty body, members of the wrong type,
+// bytes that are not UTF-8), or is larger than 32 MiB, is KindUnavailable,
+// which fails over.
 func (p *Provider) ChatCompletion(ctx context.Context, req *llmproxy.ChatRequest) (*llmproxy.ChatResponse, error) {
 	body, err := p.chatBody(req)
 	if err != nil {

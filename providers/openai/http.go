@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/llmproxy/llmproxy"
 )
@@ -117,13 +118,19 @@ func readAnswer(resp *http.Response) ([]byte, error) {
 	return b, nil
 }
 
-// decodeAnswer decodes a successful answer, which must be a JSON object,
-// into v. Anything else (an HTML page, an empty body, a stray null) is an
-// invalid answer.
+// decodeAnswer decodes a successful answer, which must be a JSON object in
+// UTF-8, into v. Anything else (an HTML page, an empty body, a stray null,
+// bytes that are not UTF-8) is an invalid answer. Since the answer's bytes
+// go on to the client as they are, invalid UTF-8, which JSON forbids and
+// some clients' decoders refuse, fails over like any other broken answer
+// instead of reaching the client.
 func (p *Provider) decodeAnswer(body []byte, v any) error {
 	t := bytes.TrimLeft(body, " \t\r\n")
 	if len(t) == 0 || t[0] != '{' {
 		return p.invalidAnswer(errors.New("the answer is not a JSON object"))
+	}
+	if !utf8.Valid(body) {
+		return p.invalidAnswer(errors.New("the answer is not valid UTF-8"))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return p.invalidAnswer(err)

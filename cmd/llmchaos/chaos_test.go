@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestChaosShort is the short chaos run: 300 requests over 3 s while the
+// upstreams go through every mode of the schedule once (phases of 500 ms,
+// each request far shorter than a phase, so that a provider that can serve
+// always exists for the whole of a request).
+func TestChaosShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos run takes a few seconds")
+	}
+	o := options{
+		Requests:       300,
+		Concurrency:    16,
+		Duration:       3 * time.Second,
+		Phase:          500 * time.Millisecond,
+		AttemptTimeout: 150 * time.Millisecond,
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := run(ctx, o)
+	require.NoError(t, err)
+	var table bytes.Buffer
+	printReport(&table, rep)
+	t.Log("\n" + table.String())
+
+	assert.Equal(t, 300, rep.Requests, "every request sent")
+	assert.Equal(t, 150, rep.Streamed)
+	assert.Zero(t, rep.Hung, "hung requests")
+	assert.Zero(t, rep.Lost, "lost requests")
+	assert.Zero(t, rep.Goroutines, "goroutines left after shutdown")
+	assert.Equal(t, rep.Cut, rep.Failed, "every request that was not cut after its first token succeeded")
+	assert.Equal(t, rep.Requests, rep.Succeeded+rep.Failed)
+	assert.Less(t, rep.Longest, o.Phase, "requests are shorter than a phase")
+	assert.GreaterOrEqual(t, rep.MeanTries, 1.0)
+	assert.Greater(t, rep.MaxTries, 1, "faults made the proxy retry or fail over")
+	assert.True(t, rep.ok())
+}
+
+func TestChaosCLIRejectsBadFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	_, err := cli([]string{"-requests", "0", "-duration", "1s"}, &out, &errOut)
+	require.Error(t, err)
+	_, err = cli([]string{"-nosuchflag"}, &out, &errOut)
+	require.Error(t, err)
+}
+
+// TestScheduleAlwaysServes checks the schedule's promise: some upstream
+// serves in every phase, and one serves on both sides of every change of
+// phase.
+func TestScheduleAlwaysServes(t *testing.T) {
+	seen := map[mode]bool{}
+	for k, phase := range schedule {
+		next := schedule[(k+1)%len(schedule)]
+		across := false
+		for i, m := range phase {
+			seen[m] = true
+			if m.serves() && next[i].serves() {
+				across = true
+			}
+		}
+		assert.True(t, across, "phase %d → %d keeps an upstream serving", k, (k+1)%len(schedule))
+	}
+	assert.Len(t, seen, len(modeNames), "every mode is used")
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-limiter"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/llmproxy/llmproxy"
+	_ "github.com/llmproxy/llmproxy/providers/mock"
+)
+
+// A configuration change rebuilds the limiters and stops the old ones; an
+// unchanged configuration keeps them.
+func TestRateLimitsRebuildOnConfigChange(t *testing.T) {
+	cfg := llmproxy.Config{Providers: []llmproxy.ProviderConfig{{Name: "m", Type: "mock"}}}
+	p, err := llmproxy.New(cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	l := newRateLimits(p, slog.New(slog.DiscardHandler))
+	defer l.close()
+	ctx := context.Background()
+
+	cfg = p.Config()
+	off := l.current(cfg)
+	assert.False(t, off.limits(endpointChat), "no limits configured")
+	assert.Same(t, off, l.current(cfg))
+
+	cfg.RateLimitChatRPM = 2
+	first := l.current(cfg)
+	require.True(t, first.limits(endpointChat))
+	assert.False(t, first.limits(endpointEmbeddings))
+	assert.Same(t, first, l.current(cfg), "same configuration, same limiters")
+	res, _, err := first.take(ctx, endpointChat, "c")
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, res.Limit)
+
+	cfg.RateLimitRPM = 10
+	cfg.RateLimitWindow = time.Hour
+	second := l.current(cfg)
+	require.NotSame(t, first, second)
+	_, _, err = first.take(ctx, endpointChat, "c")
+	assert.ErrorIs(t, err, limiter.ErrStopped, "the old limiters are stopped; the middleware retries on the new")
+	assert.True(t, second.limits(endpointEmbeddings), "the global limit covers every endpoint")
+	res, scope, err := second.take(ctx, endpointEmbeddings, "c")
+	require.NoError(t, err)
+	assert.Equal(t, scopeGlobal, scope)
+	assert.EqualValues(t, 10, res.Limit)
+	assert.Equal(t, time.Hour, second.window(scopeGlobal))
+
+	require.NoError(t, l.close())
+	assert.Nil(t, l.current(cfg), "closed: no limiters")
+	assert.False(t, l.current(cfg).limits(endpointChat))
+}
+
+func TestClientIP(t *testing.T) {
+	for _, tc := range []struct {
+		name, remote, xff string
+		trusted           []string
+		want              string
+	}{
+		{"peer", "192.0.2.7:5555", "", nil, "192.0.2.7"},
+		{"xff ignored without trusted proxies", "192.0.2.7:5555", "203.0.113.9", nil, "192.0.2.7"},
+		{"xff ignored from an untrusted peer", "192.0.2.7:5555", "203.0.113.9", []string{"10.0.0.0/8"}, "192.0.2.7"},
+		{"trusted peer", "10.1.2.3:5555", "203.0.113.9", []string{"10.0.0.0/8"}, "203.0.113.9"},
+		{"last untrusted hop", "10.1.2.3:5555", "198.51.100.1, 203.0.113.9, 10.9.9.9", []string{"10.0.0.0/8"}, "203.0.113.9"},
+		{"all trusted", "10.1.2.3:5555", "10.4.4.4", []string{"10.0.0.0/8"}, "10.4.4.4"},
+		{"garbled entry", "10.1.2.3:5555", "203.0.113.9, bogus", []string{"10.0.0.0/8"}, "10.1.2.3"},
+		{"single address", "10.1.2.3:5555", "203.0.113.9", []string{"10.1.2.3"}, "203.0.113.9"},
+		{"ipv4-mapped peer", "[::ffff:10.1.2.3]:5555", "203.0.113.9", []string{"10.0.0.0/8"}, "203.0.113.9"},
+		{"ipv6", "[2001:db8::1]:5555", "", nil, "2001:db8::1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.remote
+			if tc.xff != "" {
+				r.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			assert.Equal(t, tc.want, clientIP(r, tc.trusted).String())
+		})
+	}
+}
+
+// IPv6 clients are limited per /64, the block one host usually holds.
+func TestClientKeyIPv6Prefix(t *testing.T) {
+	key := func(remote string) string {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		return clientKey(r, llmproxy.Config{})
+	}
+	assert.Equal(t, key("[2001:db8:1:2::1]:1"), key("[2001:db8:1:2:ffff::9]:2"))
+	assert.NotEqual(t, key("[2001:db8:1:2::1]:1"), key("[2001:db8:1:3::1]:1"))
+	assert.NotEqual(t, key("192.0.2.1:1"), key("192.0.2.2:1"))
+	assert.Regexp(t, `^ip_[0-9a-f]{16}$`, key("192.0.2.1:1"), "hashed: no address in Redis")
+}
