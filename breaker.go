@@ -57,7 +57,7 @@ type CircuitBreaker interface {
 func WithCircuitBreakers(build func(gobreaker.Settings) CircuitBreaker) Option {
 	return func(p *Proxy) {
 		if build != nil {
-			p.newBreaker = build
+			p.newBreaker, p.customBreakers = build, true
 		}
 	}
 }

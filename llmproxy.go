@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/llmproxy/llmproxy/ratelimit"
 )
 
 // Proxy routes OpenAI-shaped requests to the configured providers with
@@ -25,13 +28,28 @@ type Proxy struct {
 	metrics *metrics.Set
 	now     func() time.Time
 
-	// newBreaker builds the circuit breaker of a provider.
-	newBreaker func(gobreaker.Settings) CircuitBreaker
+	// newBreaker builds the circuit breaker of a provider;
+	// customBreakers is set when WithCircuitBreakers chose it.
+	newBreaker     func(gobreaker.Settings) CircuitBreaker
+	customBreakers bool
 
-	// stopMonitors ends the health monitors, which monitors tracks.
+	// rec records the metrics in metrics.
+	rec *recorder
+
+	// limits applies the providers' outbound rate limits; redis, when
+	// set, holds them and the breakers' state for all replicas.
+	limits   *ratelimit.ProviderLimits
+	redis    *ratelimit.Redis
+	redisURL Secret
+
+	// monitorCtx is the parent of every health monitor's context; Close
+	// cancels it (stopMonitors) and waits for monitors.
+	monitorCtx   context.Context
 	stopMonitors context.CancelFunc
 	monitors     sync.WaitGroup
 
+	reloadMu  sync.Mutex // serialises Reload and Close
+	closed    bool
 	closeOnce sync.Once
 }
 
@@ -72,6 +90,11 @@ func WithMetrics(set *metrics.Set) Option {
 // invalid configuration is an error naming each bad field. New starts a
 // health monitor for each provider that has a free health check
 // (HealthChecker); Close stops them.
+//
+// With cfg.RedisURL set, the providers' outbound rate limits and circuit
+// breakers live in Redis, shared by every replica (unless WithCircuitBreakers
+// says otherwise); Redis is reached lazily, so New does not fail when it is
+// down.
 func New(cfg Config, opts ...Option) (*Proxy, error) {
 	p := &Proxy{
 		logger:     slog.New(slog.DiscardHandler),
@@ -82,29 +105,99 @@ func New(cfg Config, opts ...Option) (*Proxy, error) {
 	for _, o := range opts {
 		o(p)
 	}
-	st, err := p.build(cfg)
+	p.rec = newRecorder(p.metrics)
+	if cfg.RedisURL.IsSet() {
+		r, err := ratelimit.NewRedis(ratelimit.RedisOptions{
+			URL: cfg.RedisURL.Reveal(), KeyPrefix: cfg.RedisKeyPrefix,
+			FailClosed: cfg.RedisFailClosed, Logger: p.logger,
+		})
+		if err != nil {
+			return nil, &ConfigError{Field: "redis_url", Problem: err.Error()}
+		}
+		p.redis, p.redisURL = r, cfg.RedisURL
+		if !p.customBreakers {
+			p.newBreaker = func(s gobreaker.Settings) CircuitBreaker { return r.NewBreaker(s) }
+		}
+	}
+	p.limits = ratelimit.NewProviderLimits(p.redis)
+	p.monitorCtx, p.stopMonitors = context.WithCancel(context.Background())
+	st, err := p.build(cfg, nil)
 	if err != nil {
+		p.closeShared()
 		return nil, err
 	}
 	p.state.Store(st)
 	p.startMonitors(st)
+	p.rec.configLoaded(p, st.cfg)
 	return p, nil
 }
 
 // startMonitors starts the health monitor of each upstream of st that has
-// an active check.
+// an active check and none running yet.
 func (p *Proxy) startMonitors(st *state) {
-	ctx, cancel := context.WithCancel(context.Background())
-	p.stopMonitors = cancel
 	for _, u := range st.upstreams {
-		if hc, ok := u.p.(HealthChecker); ok {
+		if hc, ok := u.p.(HealthChecker); ok && u.stopMonitor == nil {
+			ctx, cancel := context.WithCancel(p.monitorCtx)
+			u.stopMonitor = cancel
 			p.monitors.Go(func() { u.monitor(ctx, hc, st.cfg.HealthCheckInterval) })
 		}
 	}
 }
 
-// build validates cfg and builds the providers of a new state.
-func (p *Proxy) build(cfg Config) (*state, error) {
+// Reload validates cfg and, if it is valid, makes it the configuration of
+// new requests at once; requests and streams in flight finish on the old
+// one. Providers whose configuration did not change keep their circuit
+// breaker, health and connection pool; removed ones are closed (their idle
+// connections only: in-flight requests are unaffected). An invalid cfg
+// changes nothing and is returned as the error. Reload is safe for
+// concurrent use. Settings the proxy reads only at New (redis_url) are not
+// reloaded.
+func (p *Proxy) Reload(cfg Config) error {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	if p.closed {
+		return errors.New("llmproxy: Reload after Close")
+	}
+	old := p.state.Load()
+	st, err := p.build(cfg, old)
+	if err != nil {
+		p.rec.reload(false)
+		return err
+	}
+	p.state.Store(st)
+	p.startMonitors(st)
+	var dropped []*upstream
+	for _, u := range old.upstreams {
+		if st.byName[u.cfg.Name] != u {
+			dropped = append(dropped, u)
+			if u.stopMonitor != nil {
+				u.stopMonitor()
+			}
+		}
+	}
+	_ = closeAll(dropped)
+	p.rec.reload(true)
+	p.rec.configLoaded(p, st.cfg)
+	return nil
+}
+
+// ReloadFile loads the configuration file at path (see LoadConfig) and
+// reloads the proxy with it (see Reload). A file that does not load or
+// validate changes nothing; it is counted as a rejected reload and
+// returned as the error.
+func (p *Proxy) ReloadFile(path string) error {
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		p.rec.reload(false)
+		return err
+	}
+	return p.Reload(cfg)
+}
+
+// build validates cfg and builds the providers of a new state. Upstreams
+// of prev (nil for the first state) whose configuration is unchanged are
+// carried over as they are.
+func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("llmproxy: invalid configuration: %w", err)
@@ -123,13 +216,18 @@ func (p *Proxy) build(cfg Config) (*state, error) {
 				"provider", pc.Name, "api_key_env", pc.APIKeyEnv)
 			continue
 		}
+		if u := prev.reusable(pc, cfg); u != nil {
+			st.upstreams = append(st.upstreams, u)
+			st.byName[pc.Name] = u
+			continue
+		}
 		factory, err := lookupProviderType(pc.Type)
 		if err != nil {
 			return nil, fmt.Errorf("llmproxy: providers[%d].type: %w", i, err)
 		}
 		prov, err := factory(pc)
 		if err != nil {
-			closeAll(st.upstreams)
+			closeAll(st.newUpstreams(prev))
 			return nil, fmt.Errorf("llmproxy: providers[%d] (%s): %w", i, pc.Name, err)
 		}
 		u := newUpstream(pc, prov, cfg, p.newBreaker, p.now, p.logger)
@@ -140,16 +238,68 @@ func (p *Proxy) build(cfg Config) (*state, error) {
 	return st, nil
 }
 
+// reusable returns the upstream of st (which may be nil) configured as pc
+// under the global settings of gc, or nil when there is none.
+func (st *state) reusable(pc ProviderConfig, gc Config) *upstream {
+	if st == nil {
+		return nil
+	}
+	u := st.byName[pc.Name]
+	if u == nil || !reflect.DeepEqual(u.cfg, pc) ||
+		st.cfg.CircuitBreakerThreshold != gc.CircuitBreakerThreshold ||
+		st.cfg.CircuitBreakerTimeout != gc.CircuitBreakerTimeout {
+		return nil
+	}
+	return u
+}
+
+// newUpstreams returns the upstreams of st that prev does not have.
+func (st *state) newUpstreams(prev *state) []*upstream {
+	var out []*upstream
+	for _, u := range st.upstreams {
+		if prev == nil || prev.byName[u.cfg.Name] != u {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // Close stops the health monitors and releases the providers' resources.
 // In-flight requests finish. Close is idempotent.
 func (p *Proxy) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
+		p.reloadMu.Lock()
+		p.closed = true
+		p.reloadMu.Unlock()
 		p.stopMonitors()
 		p.monitors.Wait()
 		err = closeAll(p.state.Load().upstreams)
+		p.closeShared()
 	})
 	return err
+}
+
+// SharedRedis returns the proxy's connection to the Redis server at url
+// (the redis_url given to New), or nil when the proxy has none there. The
+// server package uses it for the inbound limits, so that one connection,
+// with one outage log and one health state, serves the whole process. The
+// proxy owns the connection: callers must not close it.
+func (p *Proxy) SharedRedis(url string) *ratelimit.Redis {
+	if p.redis == nil || !p.redisURL.Equal(url) {
+		return nil
+	}
+	return p.redis
+}
+
+// closeShared releases the outbound limits and the Redis connection.
+func (p *Proxy) closeShared() {
+	if p.limits != nil {
+		_ = p.limits.Close()
+	}
+	if p.redis != nil {
+		_ = p.redis.Close()
+	}
 }
 
 func closeAll(us []*upstream) error {

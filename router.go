@@ -3,7 +3,9 @@ package llmproxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -78,12 +80,21 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		var res T
 		tries := 0
 		refused := false // the breaker refused the attempt
+		limited := false // the provider's outbound rate limit refused it
 		var provErr *Error
 		err := retry.Do(
 			func() error {
 				// A provider the breaker refuses (its half-open trials are
 				// taken) goes to the end, unless it is a last resort or
 				// nothing else is left to try.
+				// A provider at its own rate_limit is skipped, not called:
+				// its 429s would only cost time.
+				if u.cfg.RateLimit > 0 && !p.limits.Allow(ctx, u.cfg.Name, u.cfg.RateLimit) {
+					limited = true
+					p.RecordRateLimited("outbound")
+					return &Error{Kind: KindRateLimited, Status: 429, Provider: u.cfg.Name, Code: "rate_limit_exceeded",
+						Message: "the provider is at its configured rate_limit"}
+				}
 				a, ok := u.begin(endpoint, c.lastResort || !more)
 				if !ok {
 					refused = true
@@ -94,12 +105,14 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 				}
 				tries++
 				attempt++
-				r, err := call(ctx, u)
+				r, err := safeCall(ctx, p, u, reqID, call)
 				if err != nil {
 					provErr = classify(ctx, u.cfg.Name, err)
 					a.end(provErr)
+					p.rec.attempt(u.cfg.Name, provErr, tries > 1)
 					return provErr
 				}
+				p.rec.attempt(u.cfg.Name, nil, tries > 1)
 				a.answered()
 				if s, ok := any(r).(streamOutcome); ok {
 					s.reportOutcome(a.end)
@@ -113,7 +126,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 			retry.Attempts(uint(u.cfg.MaxRetries)+1),
 			retry.LastErrorOnly(true),
 			retry.RetryIf(func(err error) bool {
-				return !refused && tries <= u.cfg.MaxRetries &&
+				return !refused && !limited && tries <= u.cfg.MaxRetries &&
 					shouldRetry(ctx, AsError(err), more) && st.budget.allowRetry(p.now())
 			}),
 			retry.DelayType(func(n uint, err error, _ *retry.Config) time.Duration {
@@ -144,6 +157,9 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		if !e.Kind.Failover() {
 			return zero, nil, e
 		}
+		if i < len(order)-1 {
+			p.rec.failover(u.cfg.Name)
+		}
 		lastErr = e
 	}
 	if lastErr == nil {
@@ -151,6 +167,24 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		lastErr = &Error{Kind: KindUnavailable, Message: "no provider could take the request"}
 	}
 	return zero, nil, lastErr
+}
+
+// safeCall runs one attempt, turning a panic of the provider's adapter
+// into a KindUnavailable failure of that provider (logged with its stack
+// and the request id), so that a buggy adapter costs a failover, not the
+// process, and counts against the provider.
+func safeCall[T any](ctx context.Context, p *Proxy, u *upstream, reqID string,
+	call func(context.Context, *upstream) (T, error),
+) (res T, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.logger.Error("provider adapter panicked", "request_id", reqID, "provider", u.cfg.Name,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = &Error{Kind: KindUnavailable, Status: 500, Type: "server_error", Provider: u.cfg.Name,
+				Message: "the provider adapter failed", Err: fmt.Errorf("panic: %v", v)}
+		}
+	}()
+	return call(ctx, u)
 }
 
 // errBreakerRefused is the attempt error of a provider whose circuit
@@ -181,9 +215,36 @@ func routeOnce[T any](ctx context.Context, p *Proxy, endpoint, model string,
 	accept func(*upstream) bool, call func(context.Context, *upstream) (T, error),
 ) (T, *ProxyInfo, error) {
 	st := p.state.Load()
+	start := p.now()
+	p.rec.inflight.Inc()
+	defer p.rec.inflight.Dec()
 	ctx, cancel := context.WithTimeout(ctx, st.cfg.RequestTimeout)
 	defer cancel()
-	return route(ctx, p, st, endpoint, model, accept, withAttemptTimeout(call))
+	res, info, err := route(ctx, p, st, endpoint, model, accept, withAttemptTimeout(call))
+	provider := ""
+	if info != nil {
+		provider = info.Provider
+	} else if err != nil {
+		provider = AsError(err).Provider
+	}
+	p.rec.request(endpoint, provider, model, err, p.now().Sub(start))
+	if err == nil {
+		p.rec.tokens(provider, model, usageOf(res))
+	}
+	return res, info, err
+}
+
+// usageOf returns the usage of an answer, if it has one.
+func usageOf(v any) *Usage {
+	switch r := v.(type) {
+	case *ChatResponse:
+		return r.Usage
+	case *CompletionResponse:
+		return r.Usage
+	case *EmbeddingResponse:
+		return r.Usage
+	}
+	return nil
 }
 
 // withAttemptTimeout bounds each call by the provider's timeout and

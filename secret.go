@@ -2,7 +2,10 @@ package llmproxy
 
 import (
 	"crypto/subtle"
+	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 )
 
 // Secret holds a credential such as an upstream API key. Every way of
@@ -42,3 +45,27 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // LogValue is like String.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Format prints the configuration as fmt prints any struct, except that
+// the client keys (APIKeys) show as "[redacted]": no verb (%v, %+v, %#v,
+// %s) prints a key of a Config, since the providers' keys and the Redis URL
+// are Secrets already.
+func (c Config) Format(f fmt.State, verb rune) {
+	type config Config // the same fields, without this method
+	cp := config(c)
+	if c.APIKeys != nil {
+		cp.APIKeys = make([]string, len(c.APIKeys))
+		for i := range cp.APIKeys {
+			cp.APIKeys[i] = redacted
+		}
+	}
+	s := fmt.Sprintf(fmt.FormatString(f, verb), cp)
+	if verb == 'v' && f.Flag('#') {
+		s = strings.Replace(s, "llmproxy.config{", "llmproxy.Config{", 1)
+	}
+	_, _ = io.WriteString(f, s)
+}
+
+// LogValue logs the configuration as %+v prints it, without the client
+// keys.
+func (c Config) LogValue() slog.Value { return slog.StringValue(fmt.Sprintf("%+v", c)) }

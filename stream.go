@@ -362,6 +362,8 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 	dropUsage bool, open func(context.Context, *upstream) (ChunkReader[T], error),
 ) (*Stream[T], error) {
 	st := p.state.Load()
+	start := p.now()
+	p.rec.inflight.Inc()
 	ctx, stop := context.WithTimeout(ctx, st.cfg.RequestTimeout)
 	s, info, err := route(ctx, p, st, endpoint, model, accept,
 		func(ctx context.Context, u *upstream) (*Stream[T], error) {
@@ -369,8 +371,18 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 		})
 	if err != nil {
 		stop()
+		p.rec.inflight.Dec()
+		p.rec.request(endpoint, AsError(err).Provider, model, err, p.now().Sub(start))
 		return nil, err
 	}
 	s.info, s.stop, s.dropUsageOnly = info, stop, dropUsage
+	p.rec.firstToken(info.Provider, p.now().Sub(start))
+	p.rec.openStreams.Inc()
+	s.reportOutcome(func(err error) {
+		p.rec.openStreams.Dec()
+		p.rec.inflight.Dec()
+		p.rec.request(endpoint, info.Provider, model, err, p.now().Sub(start))
+		p.rec.tokens(info.Provider, model, s.usage)
+	})
 	return s, nil
 }

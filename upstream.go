@@ -15,6 +15,11 @@ type upstream struct {
 	breaker *breaker
 	health  *health
 	now     func() time.Time
+
+	// stopMonitor ends the health monitor; nil while none runs. It is set
+	// under the proxy's reload lock, before the upstream serves traffic
+	// of a new state.
+	stopMonitor func()
 }
 
 // newUpstream wraps a built provider, with a circuit breaker built by

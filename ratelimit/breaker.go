@@ -143,13 +143,14 @@ return 0`)
 // Unlock releases the lock name taken by Lock.
 func (s *BreakerStore) Unlock(name string) error {
 	l := s.lockOf(name)
-	select {
-	case <-l.sem:
-	default:
+	if len(l.sem) == 0 {
 		return fmt.Errorf("ratelimit: breaker lock %q is not held", name)
 	}
+	// Read the token while the local lock is still held: once it is
+	// released, the next Lock writes it.
 	token := l.token
 	l.token = ""
+	<-l.sem
 	if token == "" { // Lock found Redis failing
 		return &StoreError{Err: errors.New("lock was not taken in redis")}
 	}

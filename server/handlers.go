@@ -141,7 +141,7 @@ func (s *server) providers(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	s.p.Metrics().WritePrometheus(w)
+	writePrometheusText(w, s.p.Metrics())
 }
 
 // healthAnswer is the body of GET /health.

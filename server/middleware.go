@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/sse"
 )
 
 // requestInfo collects what the access log reports about a request. The
@@ -126,7 +128,10 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 }
 
 // recover turns a panic in a handler into a 500 in the OpenAI envelope and
-// a log line with the request id, and keeps the server serving.
+// a log line with the request id, and keeps the server serving. A panic
+// after a stream was committed (its 200 and some chunks sent) ends it with
+// the data: {"error":...} frame of a failed stream instead, without
+// [DONE], so that no client takes the cut answer for a whole one.
 func (s *server) recover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -140,7 +145,18 @@ func (s *server) recover(next http.Handler) http.Handler {
 			info(r.Context()).errKind = llmproxy.KindInternal.String()
 			s.log.Error("panic in handler", "request_id", w.Header().Get("X-Request-ID"),
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			writeError(w, &llmproxy.Error{Kind: llmproxy.KindInternal, Message: "internal error"})
+			e := &llmproxy.Error{Kind: llmproxy.KindInternal, Message: "internal error"}
+			if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
+				// The answer is under way: its status and headers are
+				// gone. Only a stream can still say that it failed.
+				if strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
+					env, _ := json.Marshal(e.Envelope())
+					_, _ = w.Write(sse.AppendData(nil, env))
+					_ = http.NewResponseController(w).Flush()
+				}
+				return
+			}
+			writeError(w, e)
 		}()
 		next.ServeHTTP(w, r)
 	})

@@ -235,10 +235,13 @@ func limitConfigOf(cfg llmproxy.Config) limitConfig {
 // limitSet is one generation of a handler's limiters. It is immutable
 // once built; Close stops its stores.
 type limitSet struct {
-	cfg      limitConfig
-	redis    *ratelimit.Redis         // nil: in memory
-	endpoint map[string]limiter.Store // no entry: no endpoint limit
-	global   limiter.Store            // nil: no global limit
+	cfg   limitConfig
+	redis *ratelimit.Redis // nil: in memory
+	// sharedRedis is set when redis is the proxy's own connection, which
+	// the set must not close.
+	sharedRedis bool
+	endpoint    map[string]limiter.Store // no entry: no endpoint limit
+	global      limiter.Store            // nil: no global limit
 }
 
 // limits reports whether endpoint has a limit. A nil set has none.
@@ -283,12 +286,14 @@ func (ls *limitSet) take(ctx context.Context, endpoint, client string) (ratelimi
 
 // build returns the limiters of c. A store that cannot be built leaves its
 // limit off, with an error in the log.
-func buildLimitSet(c limitConfig, log *slog.Logger) *limitSet {
+func buildLimitSet(c limitConfig, p *llmproxy.Proxy, log *slog.Logger) *limitSet {
 	ls := &limitSet{cfg: c, endpoint: map[string]limiter.Store{}}
 	if c.chat <= 0 && c.completions <= 0 && c.embeddings <= 0 && c.global <= 0 {
 		return ls
 	}
-	if c.redisURL != "" {
+	if r := p.SharedRedis(c.redisURL); c.redisURL != "" && r != nil {
+		ls.redis, ls.sharedRedis = r, true
+	} else if c.redisURL != "" {
 		r, err := ratelimit.NewRedis(ratelimit.RedisOptions{
 			URL: c.redisURL, KeyPrefix: c.keyPrefix, FailClosed: c.failClosed, Logger: log,
 		})
@@ -335,7 +340,7 @@ func (ls *limitSet) close() error {
 	if ls.global != nil {
 		errs = append(errs, ls.global.Close(context.Background()))
 	}
-	if ls.redis != nil {
+	if ls.redis != nil && !ls.sharedRedis {
 		errs = append(errs, ls.redis.Close())
 	}
 	return errors.Join(errs...)
@@ -346,6 +351,7 @@ func (ls *limitSet) close() error {
 // they depend on; the old ones are closed (a request still using them
 // retries on the new ones). Safe for concurrent use.
 type rateLimits struct {
+	p   *llmproxy.Proxy
 	log *slog.Logger
 	set *metrics.Set
 
@@ -357,7 +363,7 @@ type rateLimits struct {
 }
 
 func newRateLimits(p *llmproxy.Proxy, log *slog.Logger) *rateLimits {
-	l := &rateLimits{log: log, set: p.Metrics()}
+	l := &rateLimits{p: p, log: log, set: p.Metrics()}
 	// Registered once per metrics set: with two handlers on one proxy the
 	// gauges follow the first. llmproxy_redis_up is 1 without Redis too:
 	// nothing is down.
@@ -392,9 +398,9 @@ func (l *rateLimits) current(cfg llmproxy.Config) *limitSet {
 	if ls := l.cur.Load(); ls != nil && ls.cfg == key {
 		return ls
 	}
-	ls := buildLimitSet(key, l.log)
+	ls := buildLimitSet(key, l.p, l.log)
 	if old := l.cur.Swap(ls); old != nil {
-		if old.redis != nil {
+		if old.redis != nil && !old.sharedRedis {
 			l.pastOutages.Add(old.redis.Outages())
 		}
 		_ = old.close()

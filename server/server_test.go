@@ -516,7 +516,9 @@ func TestPanicRecovered(t *testing.T) {
 	assert.NotContains(t, string(r.body), "exploded", "the panic value must not reach the client")
 	assert.Equal(t, id, r.header.Get("X-Request-ID"))
 
-	recs := ts.logs.waitRecord(t, "panic in handler", id)
+	// A provider adapter's panic is caught by the router, which counts it
+	// as a failure of that provider.
+	recs := ts.logs.waitRecord(t, "provider adapter panicked", id)
 	require.Len(t, recs, 1, "log:\n%s", ts.logs)
 	assert.Equal(t, "ERROR", recs[0]["level"])
 	assert.Contains(t, recs[0]["panic"], "test provider exploded")
@@ -525,8 +527,13 @@ func TestPanicRecovered(t *testing.T) {
 	access := ts.logs.waitRecord(t, "request", id)
 	require.Len(t, access, 1, "access log lines for the panicked request; log:\n%s", ts.logs)
 	assert.Equal(t, 500.0, access[0]["status"])
-	assert.Equal(t, "internal", access[0]["error_kind"])
+	assert.Equal(t, "unavailable", access[0]["error_kind"])
 	assert.Equal(t, "panic-model", access[0]["model"])
+	for _, h := range ts.proxy.Health() {
+		if h.Name == "boom" {
+			assert.Positive(t, h.ConsecutiveFailures, "the panic counts against the provider")
+		}
+	}
 
 	// The server keeps serving.
 	r = postJSON(t, ts.Server, "/v1/chat/completions", chatBody("mock-1", "still alive?"))

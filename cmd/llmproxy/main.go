@@ -86,6 +86,15 @@ func run(args []string, stderr io.Writer) error {
 	h := server.Handler(p, server.Options{Logger: logger})
 	defer h.(io.Closer).Close() // after serve: releases the rate limiters
 	srv := server.NewHTTPServer(addr, h)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		watchConfig(ctx, p, *configPath, hup, logger)
+	}()
+	defer func() { stop(); <-watchDone }()
 	logger.Info("llmproxy listening", "addr", ln.Addr().String(), "config", *configPath,
 		"providers_active", countActive(p), "shared_limits", cfg.RedisURL.IsSet())
 	return serve(ctx, srv, ln, cfg.TLSCertFile, cfg.TLSKeyFile, logger)

@@ -1,0 +1,240 @@
+package llmproxy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// maxModelLabels bounds the distinct model label values per proxy. Model
+// names come from clients (a glob like "gpt-4*" admits any suffix), so they
+// must not be able to grow the metric set without limit; models beyond the
+// bound are counted as "other".
+const maxModelLabels = 200
+
+// durationBuckets are the upper bounds (seconds) of the latency histograms:
+// from 5 ms to 5 minutes, as LLM requests span that whole range.
+var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+
+// recorder records the proxy's metrics in its own *metrics.Set. Metric
+// handles are cached by name in a sync.Map, so recording takes no lock once
+// a series exists. The zero value is not usable; see newRecorder. It is
+// safe for concurrent use.
+type recorder struct {
+	set    *metrics.Set
+	cache  sync.Map // metric name -> *metrics.Counter or *metrics.PrometheusHistogram
+	models sync.Map // model -> struct{}
+	nmodel atomic.Int32
+
+	inflight    *metrics.Counter
+	openStreams *metrics.Counter
+
+	mu         sync.Mutex      // guards the fields below (reloads only)
+	configInfo string          // name of the current llmproxy_config_info series
+	gauges     map[string]bool // providers that have state gauges
+}
+
+func newRecorder(set *metrics.Set) *recorder {
+	return &recorder{
+		set:         set,
+		inflight:    set.GetOrCreateCounter("llmproxy_inflight_requests"),
+		openStreams: set.GetOrCreateCounter("llmproxy_open_streams"),
+		gauges:      map[string]bool{},
+	}
+}
+
+// name builds a metric name with label pairs (name, value, name, value…),
+// quoting and escaping the values.
+func metricName(base string, labels ...string) string {
+	var b strings.Builder
+	b.Grow(len(base) + 16*len(labels))
+	b.WriteString(base)
+	for i := 0; i+1 < len(labels); i += 2 {
+		if i == 0 {
+			b.WriteByte('{')
+		} else {
+			b.WriteByte(',')
+		}
+		b.WriteString(labels[i])
+		b.WriteString(`=`)
+		b.WriteString(strconv.Quote(labels[i+1]))
+	}
+	if len(labels) > 0 {
+		b.WriteByte('}')
+	}
+	return b.String()
+}
+
+func (r *recorder) counter(name string) *metrics.Counter {
+	if c, ok := r.cache.Load(name); ok {
+		return c.(*metrics.Counter)
+	}
+	c := r.set.GetOrCreateCounter(name)
+	r.cache.Store(name, c)
+	return c
+}
+
+func (r *recorder) histogram(name string) *metrics.PrometheusHistogram {
+	if h, ok := r.cache.Load(name); ok {
+		return h.(*metrics.PrometheusHistogram)
+	}
+	h := r.set.GetOrCreatePrometheusHistogramExt(name, durationBuckets)
+	r.cache.Store(name, h)
+	return h
+}
+
+// model returns the label value for model: the model itself while fewer
+// than maxModelLabels distinct models were seen, else "other".
+func (r *recorder) model(model string) string {
+	if _, ok := r.models.Load(model); ok {
+		return model
+	}
+	if r.nmodel.Add(1) > maxModelLabels {
+		r.nmodel.Add(-1)
+		return "other"
+	}
+	if _, loaded := r.models.LoadOrStore(model, struct{}{}); loaded {
+		r.nmodel.Add(-1)
+	}
+	return model
+}
+
+// outcomeLabel is "ok" for success and the error kind otherwise.
+func outcomeLabel(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return AsError(err).Kind.String()
+}
+
+// request records a finished request: its count by endpoint, provider,
+// model and outcome, and its duration.
+func (r *recorder) request(endpoint, provider, model string, err error, d time.Duration) {
+	if provider == "" {
+		provider = "none"
+	}
+	m := r.model(model)
+	r.counter(metricName("llmproxy_requests_total", "endpoint", endpoint, "provider", provider, "model", m, "outcome", outcomeLabel(err))).Inc()
+	r.histogram(metricName("llmproxy_request_duration_seconds", "endpoint", endpoint, "provider", provider)).Update(d.Seconds())
+}
+
+// attempt records one attempt on a provider and whether it was a retry.
+func (r *recorder) attempt(provider string, err error, retry bool) {
+	r.counter(metricName("llmproxy_attempts_total", "provider", provider, "outcome", outcomeLabel(err))).Inc()
+	if retry {
+		r.counter(metricName("llmproxy_retries_total", "provider", provider)).Inc()
+	}
+}
+
+// failover records moving on from provider to the next candidate.
+func (r *recorder) failover(from string) {
+	r.counter(metricName("llmproxy_failovers_total", "provider", from)).Inc()
+}
+
+// tokens records the tokens of a finished request.
+func (r *recorder) tokens(provider, model string, u *Usage) {
+	if u == nil {
+		return
+	}
+	m := r.model(model)
+	r.counter(metricName("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "prompt")).Add(u.PromptTokens)
+	r.counter(metricName("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "completion")).Add(u.CompletionTokens)
+	if d := u.PromptTokensDetails; d != nil && d.CachedTokens > 0 {
+		r.counter(metricName("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "cached")).Add(d.CachedTokens)
+	}
+}
+
+// firstToken records a stream's time to its first content chunk.
+func (r *recorder) firstToken(provider string, d time.Duration) {
+	r.histogram(metricName("llmproxy_time_to_first_token_seconds", "provider", provider)).Update(d.Seconds())
+}
+
+// RecordRateLimited counts a request refused by a rate limit; scope names
+// the limit (e.g. "inbound_chat", "inbound_global", "outbound").
+func (p *Proxy) RecordRateLimited(scope string) {
+	p.rec.counter(metricName("llmproxy_rate_limited_total", "scope", scope)).Inc()
+}
+
+// configLoaded records the configuration now in force: its hash in
+// llmproxy_config_info and the per-provider state gauges of its providers
+// (gauges of providers it no longer has are removed).
+func (r *recorder) configLoaded(p *Proxy, cfg Config) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, _ := json.Marshal(cfg)
+	sum := sha256.Sum256(b)
+	info := metricName("llmproxy_config_info", "hash", hex.EncodeToString(sum[:6]))
+	if r.configInfo != "" && r.configInfo != info {
+		r.set.UnregisterMetric(r.configInfo)
+	}
+	r.configInfo = info
+	r.set.GetOrCreateGauge(info, func() float64 { return 1 })
+
+	want := map[string]bool{}
+	for _, pc := range cfg.Providers {
+		want[pc.Name] = true
+		if r.gauges[pc.Name] {
+			continue
+		}
+		r.gauges[pc.Name] = true
+		name := pc.Name
+		r.set.GetOrCreateGauge(metricName("llmproxy_provider_breaker_state", "provider", name), func() float64 {
+			if u := p.state.Load().byName[name]; u != nil {
+				return breakerGaugeValue(u.BreakerState())
+			}
+			return math.NaN()
+		})
+		r.set.GetOrCreateGauge(metricName("llmproxy_provider_health", "provider", name), func() float64 {
+			if u := p.state.Load().byName[name]; u != nil {
+				return healthGaugeValue(u.HealthStatus())
+			}
+			return math.NaN()
+		})
+	}
+	for name := range r.gauges {
+		if !want[name] {
+			r.set.UnregisterMetric(metricName("llmproxy_provider_breaker_state", "provider", name))
+			r.set.UnregisterMetric(metricName("llmproxy_provider_health", "provider", name))
+			delete(r.gauges, name)
+		}
+	}
+}
+
+// breakerGaugeValue is 0 for closed, 1 for half-open and 2 for open.
+func breakerGaugeValue(s BreakerState) float64 {
+	switch s {
+	case BreakerHalfOpen:
+		return 1
+	case BreakerOpen:
+		return 2
+	}
+	return 0
+}
+
+// healthGaugeValue is 0 for healthy, 1 for degraded and 2 for unhealthy.
+func healthGaugeValue(s HealthStatus) float64 {
+	switch s {
+	case HealthDegraded:
+		return 1
+	case HealthUnhealthy:
+		return 2
+	}
+	return 0
+}
+
+// reload counts a configuration reload, accepted or rejected.
+func (r *recorder) reload(ok bool) {
+	result := "ok"
+	if !ok {
+		result = "rejected"
+	}
+	r.counter(metricName("llmproxy_config_reloads_total", "result", result)).Inc()
+}
