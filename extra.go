@@ -75,18 +75,27 @@ func unmarshalWithExtra(data []byte, dst any) (Extra, error) {
 	}
 	if folded {
 		// encoding/json would decode these members into the fields too:
-		// decode from the exactly named members only.
-		exact := make(map[string]json.RawMessage, len(all)-len(extra))
+		// decode from the exactly named members only, each value as the
+		// bytes that came (json.Marshal would escape them anew).
+		var b bytes.Buffer
+		b.WriteByte('{')
 		for k, v := range all {
-			if _, ok := known[k]; ok {
-				exact[k] = v
+			if _, ok := known[k]; !ok {
+				continue
 			}
+			if b.Len() > 1 {
+				b.WriteByte(',')
+			}
+			kb, err := json.Marshal(k)
+			if err != nil {
+				return nil, err
+			}
+			b.Write(kb)
+			b.WriteByte(':')
+			b.Write(v)
 		}
-		b, err := json.Marshal(exact)
-		if err != nil {
-			return nil, err
-		}
-		data = b
+		b.WriteByte('}')
+		data = b.Bytes()
 	}
 	if err := json.Unmarshal(data, dst); err != nil {
 		return nil, err

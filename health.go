@@ -307,7 +307,7 @@ func (u *upstream) monitor(ctx context.Context, hc HealthChecker, interval time.
 		case <-t.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, min(u.cfg.Timeout, interval))
-		err := hc.HealthCheck(cctx)
+		err := safeHealthCheck(cctx, hc)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -317,6 +317,17 @@ func (u *upstream) monitor(ctx context.Context, hc HealthChecker, interval time.
 		u.healthAt(now)
 		t.Reset(jittered(interval))
 	}
+}
+
+// safeHealthCheck runs one active check, turning a panic of the provider's
+// adapter into a failed check instead of a crash of the process.
+func safeHealthCheck(ctx context.Context, hc HealthChecker) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &Error{Kind: KindUnavailable, Message: "the health check panicked", Err: fmt.Errorf("panic: %v", v)}
+		}
+	}()
+	return hc.HealthCheck(ctx)
 }
 
 // Health reports the health of each active provider, in configuration

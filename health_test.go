@@ -367,3 +367,27 @@ func TestHealthTwoProxiesIndependent(t *testing.T) {
 	assert.Equal(t, BreakerOpen, healthOf(t, p1, "shared-name").Breaker)
 	assert.Equal(t, BreakerClosed, healthOf(t, p2, "shared-name").Breaker, "no state shared between proxies")
 }
+
+// panicChecker is a provider whose health check panics.
+type panicChecker struct{ wholeProvider }
+
+func (panicChecker) HealthCheck(context.Context) error { panic("health check exploded") }
+
+var registerPanicCheckerOnce sync.Once
+
+func TestHealthCheckPanicMarksUnhealthy(t *testing.T) {
+	registerPanicCheckerOnce.Do(func() {
+		RegisterProviderType("panic-checker-test", func(ProviderConfig) (Provider, error) { return panicChecker{}, nil })
+	})
+	synctest.Test(t, func(t *testing.T) {
+		p, err := New(Config{HealthCheckInterval: 10 * time.Second,
+			Providers: []ProviderConfig{{Name: "pc", Type: "panic-checker-test"}}})
+		require.NoError(t, err)
+		defer p.Close()
+		time.Sleep(13 * time.Second) // past one jittered interval: the check ran and panicked
+		synctest.Wait()
+		h := p.Health()
+		require.Len(t, h, 1)
+		require.NotEqual(t, HealthHealthy, h[0].Status, "a panicking check is a failed check: %+v", h[0])
+	})
+}

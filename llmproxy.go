@@ -165,6 +165,16 @@ func (p *Proxy) Reload(cfg Config) error {
 		return err
 	}
 	p.state.Store(st)
+	if st.cfg.HealthCheckInterval != old.cfg.HealthCheckInterval {
+		// A monitor keeps the interval it started with: restart those of
+		// the providers kept.
+		for _, u := range st.upstreams {
+			if u.stopMonitor != nil {
+				u.stopMonitor()
+				u.stopMonitor = nil
+			}
+		}
+	}
 	p.startMonitors(st)
 	var dropped []*upstream
 	for _, u := range old.upstreams {

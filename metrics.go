@@ -37,6 +37,9 @@ type recorder struct {
 	inflight    *metrics.Counter
 	openStreams *metrics.Counter
 
+	// book keeps the counts of Proxy.Stats and Proxy.Totals.
+	book *statsBook
+
 	mu         sync.Mutex      // guards the fields below (reloads only)
 	configInfo string          // name of the current llmproxy_config_info series
 	gauges     map[string]bool // providers that have state gauges
@@ -48,6 +51,7 @@ func newRecorder(set *metrics.Set) *recorder {
 		inflight:    set.GetOrCreateCounter("llmproxy_inflight_requests"),
 		openStreams: set.GetOrCreateCounter("llmproxy_open_streams"),
 		gauges:      map[string]bool{},
+		book:        newStatsBook(time.Now()),
 	}
 }
 
@@ -124,6 +128,7 @@ func (r *recorder) request(endpoint, provider, model string, err error, d time.D
 	m := r.model(model)
 	r.counter(metricName("llmproxy_requests_total", "endpoint", endpoint, "provider", provider, "model", m, "outcome", outcomeLabel(err))).Inc()
 	r.histogram(metricName("llmproxy_request_duration_seconds", "endpoint", endpoint, "provider", provider)).Update(d.Seconds())
+	r.book.request(provider, err == nil, d)
 }
 
 // attempt records one attempt on a provider and whether it was a retry.
@@ -132,6 +137,7 @@ func (r *recorder) attempt(provider string, err error, retry bool) {
 	if retry {
 		r.counter(metricName("llmproxy_retries_total", "provider", provider)).Inc()
 	}
+	r.book.attempt(provider, err == nil)
 }
 
 // failover records moving on from provider to the next candidate.
@@ -147,14 +153,18 @@ func (r *recorder) tokens(provider, model string, u *Usage) {
 	m := r.model(model)
 	r.counter(metricName("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "prompt")).Add(u.PromptTokens)
 	r.counter(metricName("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "completion")).Add(u.CompletionTokens)
+	cached := 0
 	if d := u.PromptTokensDetails; d != nil && d.CachedTokens > 0 {
+		cached = d.CachedTokens
 		r.counter(metricName("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "cached")).Add(d.CachedTokens)
 	}
+	r.book.tokens(provider, u.PromptTokens, u.CompletionTokens, cached)
 }
 
 // firstToken records a stream's time to its first content chunk.
 func (r *recorder) firstToken(provider string, d time.Duration) {
 	r.histogram(metricName("llmproxy_time_to_first_token_seconds", "provider", provider)).Update(d.Seconds())
+	r.book.firstToken(provider, d)
 }
 
 // RecordRateLimited counts a request refused by a rate limit; scope names

@@ -139,7 +139,20 @@ func (s *server) providers(w http.ResponseWriter, r *http.Request) {
 	writeAnswer(w, nil, map[string]any{"providers": s.p.Providers()}, nil)
 }
 
+// metrics answers the Prometheus text format by default, and the JSON
+// performance summary (see metricsSummary) for ?format=json or a client
+// that prefers application/json in its Accept header.
 func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
+	asJSON, err := wantsJSONMetrics(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Add("Vary", "Accept")
+	if asJSON {
+		writeAnswer(w, nil, s.summary(), nil)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	writePrometheusText(w, s.p.Metrics())
 }
@@ -223,11 +236,17 @@ func (s *server) done(r *http.Request, pi *llmproxy.ProxyInfo, u *llmproxy.Usage
 	ri.usage = u
 }
 
-// streamed records a finished stream for the access log.
+// streamed records a finished stream for the access log, with its time to
+// first token: the ResponseTime of a stream's ProxyInfo, taken at its
+// commit point.
 func (s *server) streamed(r *http.Request, pi *llmproxy.ProxyInfo, u *llmproxy.Usage, err error) {
 	s.done(r, pi, u)
+	ri := info(r.Context())
+	if pi != nil {
+		ri.stream, ri.ttft = true, pi.ResponseTime
+	}
 	if err != nil {
-		info(r.Context()).errKind = llmproxy.AsError(err).Kind.String()
+		ri.errKind = llmproxy.AsError(err).Kind.String()
 	}
 }
 

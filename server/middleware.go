@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -29,6 +30,10 @@ type requestInfo struct {
 	attempts int
 	errKind  string
 	usage    *llmproxy.Usage
+	// stream is set for a committed stream; ttft is then its time to the
+	// first content (its commit point), in seconds.
+	stream bool
+	ttft   float64
 }
 
 type infoKey struct{}
@@ -96,8 +101,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // accessLog writes one line per request: request id, key id (a hash, never
-// the key), method, path, model, provider, attempts, status, latency and
-// tokens. Message contents are never logged.
+// the key), method, path, model, provider, attempts, status, latency, a
+// stream's time to first token (ttft_ms) and tokens (prompt, completion,
+// total). Message contents are never logged.
 func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -120,8 +126,15 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		if ri.errKind != "" {
 			attrs = append(attrs, "error_kind", ri.errKind)
 		}
+		if ri.stream {
+			attrs = append(attrs, "ttft_ms", math.Round(ri.ttft*1e6)/1e3)
+		}
 		if u := ri.usage; u != nil {
-			attrs = append(attrs, "prompt_tokens", u.PromptTokens, "completion_tokens", u.CompletionTokens)
+			total := u.TotalTokens
+			if total == 0 {
+				total = u.PromptTokens + u.CompletionTokens
+			}
+			attrs = append(attrs, "prompt_tokens", u.PromptTokens, "completion_tokens", u.CompletionTokens, "total_tokens", total)
 		}
 		s.log.InfoContext(r.Context(), "request", attrs...)
 	})
