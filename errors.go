@@ -306,15 +306,18 @@ func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
 	return 0
 }
 
-// TransportError classifies an error from sending a request upstream (a
-// failed dial, a reset, a timeout, the caller's cancellation) as an *Error of
-// the given provider. ctx is the attempt's context.
+// TransportError classifies an error from sending a request upstream or
+// reading its answer (a failed dial, a reset, a timeout, the caller's
+// cancellation, an answer too large for ReadAnswer) as an *Error of the
+// given provider. ctx is the attempt's context.
 func TransportError(ctx context.Context, provider string, err error) *Error {
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e
 	}
 	e := &Error{Provider: provider, Err: err, Kind: KindUnavailable}
 	switch {
+	case errors.Is(err, ErrAnswerTooLarge):
+		e.Message = "upstream answer too large"
 	case errors.Is(err, context.Canceled) || context.Cause(ctx) == context.Canceled:
 		e.Kind = KindCanceled
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded:

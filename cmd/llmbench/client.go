@@ -85,8 +85,10 @@ type outcome struct {
 
 // do sends req on c and reads the whole answer. For streams (stream true)
 // it records the time to the first content chunk, calls onChunk (if not
-// nil) with the upstream's write time of each chunk and requires the
-// stream to end with "data: [DONE]".
+// nil) with the upstream's write time of each content chunk and requires
+// the stream to end with "data: [DONE]". The role chunk is left out of
+// onChunk: llmproxy holds it back until the first content chunk (its
+// commit point), which TTFT shows.
 func (c *conn) do(req []byte, stream bool, onChunk func(sentNs int64, now time.Time)) (o outcome) {
 	start := time.Now()
 	defer func() { o.latency = time.Since(start) }()
@@ -121,12 +123,13 @@ func (c *conn) do(req []byte, stream bool, onChunk func(sentNs int64, now time.T
 		line, err := c.sbr.ReadSlice('\n')
 		if len(line) > 0 && bytes.HasPrefix(line, []byte("data: ")) {
 			now := time.Now()
-			if o.ttft == 0 && bytes.Contains(line, contentMarker) {
+			content := bytes.Contains(line, contentMarker)
+			if o.ttft == 0 && content {
 				o.ttft = now.Sub(start)
 			}
 			if bytes.HasPrefix(line, []byte("data: [DONE]")) {
 				done = true
-			} else if onChunk != nil {
+			} else if onChunk != nil && content {
 				if ns, ok := chunkStamp(line); ok {
 					onChunk(ns, now)
 				}

@@ -274,7 +274,7 @@ func reportStreams(w io.Writer, o *options, direct, bare, proxy *streamsResult) 
 	fmt.Fprintf(w, "Machine: %s.  \n", machine())
 	fmt.Fprintf(w, "Each stream: a role chunk, then %d content chunks %v apart, a finish chunk, a usage chunk and [DONE]; "+
 		"%d streams started evenly over %v, so that all are open at once. TTFT is the time to the first content chunk; "+
-		"chunk delay is the time from the upstream's write of a chunk to the client's read of it. "+
+		"chunk delay is the time from the upstream's write of a content chunk to the client's read of it. "+
 		"Peak RSS and CPU are those of the process in the middle.\n\n",
 		o.slowChunks, o.slowDelay, o.streams, o.ramp)
 	t := &table{w: w, header: []string{"path", "streams ok", "max open", "TTFT p50 ms", "TTFT p99 ms",

@@ -85,7 +85,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/llmproxy/llmproxy"
@@ -108,9 +107,6 @@ const (
 	DefaultMaxTokens = 4096
 )
 
-// maxRedirects caps the same-host redirects followed for one request.
-const maxRedirects = 5
-
 // Provider talks to Anthropic's Messages API. It answers chat completions
 // (streamed or not), legacy text completions, lists models and checks its
 // health. It holds no mutable state beyond its connection pool and is safe
@@ -122,7 +118,6 @@ type Provider struct {
 	headers   map[string]string
 	maxTokens int
 	client    *http.Client
-	tr        *http.Transport
 }
 
 var (
@@ -141,17 +136,13 @@ var (
 // and cfg.CustomHeaders, which may override the adapter's own headers; no
 // header of a client's request is ever forwarded. cfg.DefaultMaxTokens is
 // the max_tokens of requests that set none (0 means DefaultMaxTokens). The
-// provider pools its connections in a transport built by
-// llmproxy.NewTransport and follows redirects only within the same host.
+// provider sends its requests with a client built by
+// llmproxy.NewHTTPClient, which follows redirects only within the same host.
 // New does no I/O; the provider it returns is safe for concurrent use.
 func New(cfg llmproxy.ProviderConfig) (*Provider, error) {
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("anthropic: base URL %q must be an absolute http:// or https:// URL", base)
+	base, err := llmproxy.ResolveBaseURL(cfg, DefaultBaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("anthropic: %w", err)
 	}
 	if cfg.DefaultMaxTokens < 0 {
 		return nil, fmt.Errorf("anthropic: default_max_tokens must be >= 1, got %d", cfg.DefaultMaxTokens)
@@ -164,27 +155,14 @@ func New(cfg llmproxy.ProviderConfig) (*Provider, error) {
 	if maxTokens == 0 {
 		maxTokens = DefaultMaxTokens
 	}
-	tr := llmproxy.NewTransport(cfg)
 	return &Provider{
 		name:      name,
 		baseURL:   base,
 		key:       cfg.APIKey.Reveal(),
 		headers:   cfg.CustomHeaders,
 		maxTokens: maxTokens,
-		tr:        tr,
-		client:    &http.Client{Transport: tr, CheckRedirect: sameHostRedirects},
+		client:    llmproxy.NewHTTPClient(cfg),
 	}, nil
-}
-
-// sameHostRedirects follows a redirect only to the same scheme and host, so
-// that the key is never sent somewhere the configuration did not name. A
-// refused redirect reaches the caller as the 3xx answer itself.
-func sameHostRedirects(req *http.Request, via []*http.Request) error {
-	first := via[0].URL
-	if req.URL.Host != first.Host || req.URL.Scheme != first.Scheme || len(via) > maxRedirects {
-		return http.ErrUseLastResponse
-	}
-	return nil
 }
 
 // Name returns the provider's configured name.
@@ -197,7 +175,7 @@ func (p *Provider) BaseURL() string { return p.baseURL }
 // It may be called more than once and concurrently with requests. It always
 // returns nil.
 func (p *Provider) Close() error {
-	p.tr.CloseIdleConnections()
+	p.client.CloseIdleConnections()
 	return nil
 }
 

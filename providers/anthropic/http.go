@@ -1,13 +1,10 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"strings"
 
 	"github.com/llmproxy/llmproxy"
 )
@@ -16,24 +13,13 @@ import (
 // variable so that tests can lower it.
 var maxAnswerBytes int64 = 32 << 20
 
-// maxErrorBytes caps how much of an error answer is read; the rest is
-// dropped, which at worst makes the body unparseable.
-const maxErrorBytes = 1 << 20
-
-// errTooLarge reports an answer over maxAnswerBytes.
-var errTooLarge = errors.New("upstream answer too large")
-
 // newRequest builds a request to path below the base URL with the
 // provider's own headers: the key as x-api-key, the API version, JSON
 // content negotiation, then the configured custom headers (anthropic-beta,
 // …), which may override the others. No header of the client's request is
 // ever copied.
 func (p *Provider) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, p.baseURL+path, r)
+	req, err := llmproxy.NewJSONRequest(ctx, method, p.baseURL+path, body)
 	if err != nil {
 		return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name,
 			Message: "could not build the upstream request", Err: err}
@@ -42,17 +28,7 @@ func (p *Provider) newRequest(ctx context.Context, method, path string, body []b
 		req.Header.Set("X-Api-Key", p.key)
 	}
 	req.Header.Set("Anthropic-Version", APIVersion)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	for k, v := range p.headers {
-		if strings.EqualFold(k, "Host") {
-			req.Host = v
-			continue
-		}
-		req.Header.Set(k, v)
-	}
+	llmproxy.SetCustomHeaders(req, p.headers)
 	return req, nil
 }
 
@@ -66,8 +42,7 @@ func (p *Provider) do(ctx context.Context, req *http.Request) (*http.Response, e
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-		return nil, p.statusError(resp.StatusCode, resp.Header, b)
+		return nil, p.statusError(resp.StatusCode, resp.Header, llmproxy.ReadErrorBody(resp))
 	}
 	return resp, nil
 }
@@ -84,12 +59,8 @@ func (p *Provider) call(ctx context.Context, method, path string, body []byte) (
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := readAnswer(resp)
-	switch {
-	case errors.Is(err, errTooLarge):
-		return nil, &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: p.name,
-			Message: "upstream answer too large", Err: err}
-	case err != nil:
+	b, err := llmproxy.ReadAnswer(resp, maxAnswerBytes)
+	if err != nil {
 		return nil, llmproxy.TransportError(ctx, p.name, err)
 	}
 	return b, nil
@@ -125,32 +96,11 @@ func (p *Provider) encode(v any) ([]byte, error) {
 	return b, nil
 }
 
-// readAnswer reads an answer's body, failing with errTooLarge rather than
-// reading more than maxAnswerBytes.
-func readAnswer(resp *http.Response) ([]byte, error) {
-	limit := maxAnswerBytes
-	if resp.ContentLength > limit {
-		return nil, errTooLarge
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, errTooLarge
-	}
-	return b, nil
-}
-
 // decodeAnswer decodes a successful answer, which must be a JSON object,
-// into v. Anything else (an HTML page, an empty body, a stray null) is an
-// invalid answer.
+// into v (see llmproxy.DecodeAnswer). Anything else (an HTML page, an empty
+// body, a stray null) is an invalid answer.
 func (p *Provider) decodeAnswer(body []byte, v any) error {
-	t := bytes.TrimLeft(body, " \t\r\n")
-	if len(t) == 0 || t[0] != '{' {
-		return p.invalidAnswer(errors.New("the answer is not a JSON object"))
-	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := llmproxy.DecodeAnswer(body, v); err != nil {
 		return p.invalidAnswer(err)
 	}
 	return nil

@@ -110,8 +110,6 @@ package cohere
 import (
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/llmproxy/llmproxy"
 )
@@ -126,9 +124,6 @@ func init() {
 // configuration names none.
 const DefaultBaseURL = "https://api.cohere.com"
 
-// maxRedirects caps the same-host redirects followed for one request.
-const maxRedirects = 5
-
 // Provider talks to Cohere's native API v2. It implements llmproxy.Provider,
 // llmproxy.ChatStreamer, llmproxy.Embedder, llmproxy.ModelLister,
 // llmproxy.HealthChecker and llmproxy.Closer. It holds no mutable state
@@ -140,7 +135,6 @@ type Provider struct {
 	headers   map[string]string
 	inputType string
 	client    *http.Client
-	tr        *http.Transport
 }
 
 var (
@@ -157,17 +151,13 @@ var (
 // input_type of embeddings requests whose client sent none (default
 // "search_document"). Requests carry the key as "Authorization: Bearer"
 // (none when cfg.APIKey is empty) and cfg.CustomHeaders, which may override
-// the adapter's own headers. The provider pools its connections in a
-// transport built by llmproxy.NewTransport and follows redirects only
-// within the same host. New does no I/O.
+// the adapter's own headers. The provider sends its requests with a client
+// built by llmproxy.NewHTTPClient, which follows redirects only within the
+// same host. New does no I/O.
 func New(cfg llmproxy.ProviderConfig) (*Provider, error) {
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("cohere: base URL %q must be an absolute http:// or https:// URL", base)
+	base, err := llmproxy.ResolveBaseURL(cfg, DefaultBaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("cohere: %w", err)
 	}
 	name := cfg.Name
 	if name == "" {
@@ -177,26 +167,14 @@ func New(cfg llmproxy.ProviderConfig) (*Provider, error) {
 	if inputType == "" {
 		inputType = defaultInputType
 	}
-	tr := llmproxy.NewTransport(cfg)
 	return &Provider{
 		name:      name,
 		baseURL:   base,
 		key:       cfg.APIKey.Reveal(),
 		headers:   cfg.CustomHeaders,
 		inputType: inputType,
-		tr:        tr,
-		client:    &http.Client{Transport: tr, CheckRedirect: sameHostRedirects},
+		client:    llmproxy.NewHTTPClient(cfg),
 	}, nil
-}
-
-// sameHostRedirects follows a redirect only to the same scheme and host, so
-// that a request is never sent somewhere its configuration did not name.
-func sameHostRedirects(req *http.Request, via []*http.Request) error {
-	first := via[0].URL
-	if req.URL.Host != first.Host || req.URL.Scheme != first.Scheme || len(via) > maxRedirects {
-		return http.ErrUseLastResponse
-	}
-	return nil
 }
 
 // Name returns the provider's configured name.
@@ -209,6 +187,6 @@ func (p *Provider) BaseURL() string { return p.baseURL }
 // It may be called more than once and concurrently with requests. It always
 // returns nil.
 func (p *Provider) Close() error {
-	p.tr.CloseIdleConnections()
+	p.client.CloseIdleConnections()
 	return nil
 }

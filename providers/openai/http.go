@@ -1,13 +1,9 @@
 package openai
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/llmproxy/llmproxy"
@@ -17,41 +13,20 @@ import (
 // variable so that tests can lower it.
 var maxAnswerBytes int64 = 32 << 20
 
-// maxErrorBytes caps how much of an error answer is read; the rest is
-// dropped, which at worst makes the body unparseable.
-const maxErrorBytes = 1 << 20
-
-// errTooLarge reports an answer over maxAnswerBytes.
-var errTooLarge = errors.New("upstream answer too large")
-
 // newRequest builds a request to path below the base URL with the
 // provider's own headers: the key as a bearer token (none when the key is
 // empty), JSON content negotiation, then the configured custom headers,
 // which may override the others. No header of the client's request is ever
 // copied.
 func (p *Provider) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, p.baseURL+path, r)
+	req, err := llmproxy.NewJSONRequest(ctx, method, p.baseURL+path, body)
 	if err != nil {
 		return nil, err
 	}
 	if p.key != "" {
 		req.Header.Set("Authorization", "Bearer "+p.key)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	for k, v := range p.headers {
-		if strings.EqualFold(k, "Host") {
-			req.Host = v
-			continue
-		}
-		req.Header.Set(k, v)
-	}
+	llmproxy.SetCustomHeaders(req, p.headers)
 	return req, nil
 }
 
@@ -82,15 +57,10 @@ func (p *Provider) call(ctx context.Context, method, path string, body []byte) (
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-		return nil, p.statusError(resp.StatusCode, resp.Header, b)
+		return nil, p.statusError(resp.StatusCode, resp.Header, llmproxy.ReadErrorBody(resp))
 	}
-	b, err := readAnswer(resp)
-	switch {
-	case errors.Is(err, errTooLarge):
-		return nil, &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: p.name,
-			Message: "upstream answer too large", Err: err}
-	case err != nil:
+	b, err := llmproxy.ReadAnswer(resp, maxAnswerBytes)
+	if err != nil {
 		return nil, llmproxy.TransportError(ctx, p.name, err)
 	}
 	if p.flavor.normalize != nil {
@@ -101,38 +71,17 @@ func (p *Provider) call(ctx context.Context, method, path string, body []byte) (
 	return b, nil
 }
 
-// readAnswer reads an answer's body, failing with errTooLarge rather than
-// reading more than maxAnswerBytes.
-func readAnswer(resp *http.Response) ([]byte, error) {
-	limit := maxAnswerBytes
-	if resp.ContentLength > limit {
-		return nil, errTooLarge
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, errTooLarge
-	}
-	return b, nil
-}
-
 // decodeAnswer decodes a successful answer, which must be a JSON object in
-// UTF-8, into v. Anything else (an HTML page, an empty body, a stray null,
-// bytes that are not UTF-8) is an invalid answer. Since the answer's bytes
-// go on to the client as they are, invalid UTF-8, which JSON forbids and
-// some clients' decoders refuse, fails over like any other broken answer
-// instead of reaching the client.
+// UTF-8, into v (see llmproxy.DecodeAnswer). Anything else (an HTML page,
+// an empty body, a stray null, bytes that are not UTF-8) is an invalid
+// answer. Since the answer's bytes go on to the client as they are, invalid
+// UTF-8, which JSON forbids and some clients' decoders refuse, fails over
+// like any other broken answer instead of reaching the client.
 func (p *Provider) decodeAnswer(body []byte, v any) error {
-	t := bytes.TrimLeft(body, " \t\r\n")
-	if len(t) == 0 || t[0] != '{' {
-		return p.invalidAnswer(errors.New("the answer is not a JSON object"))
-	}
 	if !utf8.Valid(body) {
 		return p.invalidAnswer(errors.New("the answer is not valid UTF-8"))
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := llmproxy.DecodeAnswer(body, v); err != nil {
 		return p.invalidAnswer(err)
 	}
 	return nil

@@ -39,7 +39,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/llmproxy/llmproxy"
@@ -53,9 +52,6 @@ func init() {
 	}
 }
 
-// maxRedirects caps the same-host redirects followed for one request.
-const maxRedirects = 5
-
 // Provider talks to one OpenAI-format upstream. On its own it answers chat
 // completions; New wraps it in a type that adds the abilities its flavor
 // has. It holds no mutable state beyond its connection pool and is safe for
@@ -67,7 +63,6 @@ type Provider struct {
 	key     string
 	headers map[string]string
 	client  *http.Client
-	tr      *http.Transport
 }
 
 // New returns a provider for the upstream described by cfg, speaking the
@@ -79,8 +74,8 @@ type Provider struct {
 // others; every one implements llmproxy.Closer. Requests carry the key as
 // "Authorization: Bearer" (none when cfg.APIKey is empty) and
 // cfg.CustomHeaders, which may override the adapter's own headers; no
-// header of a client's request is ever forwarded. The provider pools its
-// connections in a transport built by llmproxy.NewTransport and follows
+// header of a client's request is ever forwarded. The provider sends its
+// requests with a client built by llmproxy.NewHTTPClient, which follows
 // redirects only within the same host. New does no I/O; the provider it
 // returns is safe for concurrent use.
 func New(cfg llmproxy.ProviderConfig, flavor string) (llmproxy.Provider, error) {
@@ -88,27 +83,21 @@ func New(cfg llmproxy.ProviderConfig, flavor string) (llmproxy.Provider, error) 
 	if !ok {
 		return nil, fmt.Errorf("openai: unknown flavor %q (known: %s)", flavor, strings.Join(flavorNames(), ", "))
 	}
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = f.baseURL
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("openai: base URL %q must be an absolute http:// or https:// URL", base)
+	base, err := llmproxy.ResolveBaseURL(cfg, f.baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("openai: %w", err)
 	}
 	name := cfg.Name
 	if name == "" {
 		name = f.name
 	}
-	tr := llmproxy.NewTransport(cfg)
 	p := &Provider{
 		name:    name,
 		flavor:  f,
 		baseURL: base,
 		key:     cfg.APIKey.Reveal(),
 		headers: cfg.CustomHeaders,
-		tr:      tr,
-		client:  &http.Client{Transport: tr, CheckRedirect: sameHostRedirects},
+		client:  llmproxy.NewHTTPClient(cfg),
 	}
 	switch f.caps {
 	case capsAll:
@@ -117,17 +106,6 @@ func New(cfg llmproxy.ProviderConfig, flavor string) (llmproxy.Provider, error) 
 		return listingProvider{p}, nil
 	}
 	return p, nil
-}
-
-// sameHostRedirects follows a redirect only to the same scheme and host, so
-// that a request is never sent somewhere its configuration did not name. A
-// refused redirect reaches the caller as the 3xx answer itself.
-func sameHostRedirects(req *http.Request, via []*http.Request) error {
-	first := via[0].URL
-	if req.URL.Host != first.Host || req.URL.Scheme != first.Scheme || len(via) > maxRedirects {
-		return http.ErrUseLastResponse
-	}
-	return nil
 }
 
 // Name returns the provider's configured name.
@@ -143,7 +121,7 @@ func (p *Provider) BaseURL() string { return p.baseURL }
 // It may be called more than once and concurrently with requests. It always
 // returns nil.
 func (p *Provider) Close() error {
-	p.tr.CloseIdleConnections()
+	p.client.CloseIdleConnections()
 	return nil
 }
 

@@ -135,8 +135,7 @@ func (p *Provider) openStream(ctx context.Context, path string, body []byte) (*h
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-		return nil, p.statusError(resp.StatusCode, resp.Header, b)
+		return nil, p.statusError(resp.StatusCode, resp.Header, llmproxy.ReadErrorBody(resp))
 	}
 	return resp, nil
 }
