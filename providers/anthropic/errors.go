@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/jsonx"
 )
 
 // maxMessageBytes caps an upstream error message kept in an *Error.
@@ -183,13 +183,4 @@ func (p *Provider) redact(s string) string {
 	return strings.ReplaceAll(s, p.key, "[redacted]")
 }
 
-// truncate shortens s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return jsonx.Truncate(s, n) }

@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/jsonx"
 )
 
 // Cohere's own statuses beyond the usual ones.
@@ -150,25 +150,9 @@ func messageText(raw json.RawMessage) string {
 	return b.String()
 }
 
-// firstByte returns the first byte of raw that is not white space, or 0.
-func firstByte(raw []byte) byte {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return 0
-	}
-	return raw[0]
-}
+func firstByte(raw []byte) byte { return jsonx.FirstByte(raw) }
 
-// truncate shortens s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return jsonx.Truncate(s, n) }
 
 // invalidParam is a translator's refusal of a request member.
 func invalidParam(param, format string, args ...any) *llmproxy.Error {

@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/jsonx"
 )
 
 // maxMessageBytes caps an upstream error message kept in an *Error.
@@ -188,21 +188,6 @@ func isNull(raw json.RawMessage) bool   { return string(bytes.TrimSpace(raw)) ==
 func isObject(raw json.RawMessage) bool { return firstByte(raw) == '{' }
 func isString(raw json.RawMessage) bool { return firstByte(raw) == '"' }
 
-func firstByte(raw json.RawMessage) byte {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return 0
-	}
-	return raw[0]
-}
+func firstByte(raw json.RawMessage) byte { return jsonx.FirstByte(raw) }
 
-// truncate shortens s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return jsonx.Truncate(s, n) }
