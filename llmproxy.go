@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -341,6 +340,9 @@ func (p *Proxy) ChatCompletion(ctx context.Context, req *ChatRequest) (*ChatResp
 	}
 	resp, info, err := routeOnce(ctx, p, endpointChat, req.Model, nil,
 		func(ctx context.Context, u *upstream) (*ChatResponse, error) {
+			if err := req.Decode(); err != nil {
+				return nil, err
+			}
 			return u.p.ChatCompletion(ctx, req)
 		})
 	if err != nil {
@@ -516,9 +518,41 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// NewRequestID returns a fresh random request id ("req_" and 24 hex digits).
+// requestIDs is the state of NewRequestID: the head of every id of this
+// process ("req_" and 12 hex digits of 48 random bits), made on the first
+// call, and the counter of the ids, which starts at a random value.
+var requestIDs struct {
+	once sync.Once
+	head [16]byte
+	n    atomic.Uint64
+}
+
+// NewRequestID returns a fresh request id: "req_" and 24 hex digits, 12 of
+// a random prefix read once per process and 12 of a counter (starting at a
+// random value, modulo 2^48). Ids are unique within a process for 2^48
+// requests, and two processes (replicas, restarts) share ids only if they
+// drew the same 48-bit prefix. Unlike a fully random id it costs no read of
+// the system's randomness per request, but the ids of one process follow
+// each other. It is safe for concurrent use.
 func NewRequestID() string {
-	var b [12]byte
-	_, _ = io.ReadFull(rand.Reader, b[:])
-	return "req_" + hex.EncodeToString(b[:])
+	requestIDs.once.Do(func() {
+		var seed [12]byte
+		_, _ = rand.Read(seed[:]) // never fails (it aborts the process)
+		copy(requestIDs.head[:], "req_")
+		hex.Encode(requestIDs.head[4:], seed[:6])
+		var start uint64
+		for _, c := range seed[6:] {
+			start = start<<8 | uint64(c)
+		}
+		requestIDs.n.Store(start)
+	})
+	n := requestIDs.n.Add(1)
+	const digits = "0123456789abcdef"
+	var b [28]byte
+	copy(b[:], requestIDs.head[:])
+	for i := len(b) - 1; i >= len(requestIDs.head); i-- {
+		b[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return string(b[:])
 }

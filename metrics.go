@@ -25,14 +25,17 @@ const maxModelLabels = 200
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
 // recorder records the proxy's metrics in its own *metrics.Set. Metric
-// handles are cached by name in a sync.Map, so recording takes no lock once
-// a series exists. The zero value is not usable; see newRecorder. It is
-// safe for concurrent use.
+// handles are cached by their metric and label values (a seriesKey), so
+// that recording builds no series name and allocates nothing once a series
+// exists, and takes only a read lock. The zero value is not usable; see
+// newRecorder. It is safe for concurrent use.
 type recorder struct {
-	set    *metrics.Set
-	cache  sync.Map // metric name -> *metrics.Counter or *metrics.PrometheusHistogram
-	models sync.Map // model -> struct{}
-	nmodel atomic.Int32
+	set *metrics.Set
+
+	cacheMu sync.RWMutex
+	cache   map[seriesKey]any // *metrics.Counter or *metrics.PrometheusHistogram
+	models  sync.Map          // model -> struct{}
+	nmodel  atomic.Int32
 
 	inflight    *metrics.Counter
 	openStreams *metrics.Counter
@@ -51,6 +54,7 @@ func newRecorder(set *metrics.Set) *recorder {
 		inflight:    set.GetOrCreateCounter("llmproxy_inflight_requests"),
 		openStreams: set.GetOrCreateCounter("llmproxy_open_streams"),
 		gauges:      map[string]bool{},
+		cache:       map[seriesKey]any{},
 		book:        newStatsBook(time.Now()),
 	}
 }
@@ -77,22 +81,52 @@ func metricName(base string, labels ...string) string {
 	return b.String()
 }
 
-func (r *recorder) counter(name string) *metrics.Counter {
-	if c, ok := r.cache.Load(name); ok {
-		return c.(*metrics.Counter)
-	}
-	c := r.set.GetOrCreateCounter(name)
-	r.cache.Store(name, c)
-	return c
+// seriesKey identifies a series by its metric name and its label values,
+// in the fixed label order of the metric (at most four).
+type seriesKey struct {
+	name string
+	v    [4]string
 }
 
-func (r *recorder) histogram(name string) *metrics.PrometheusHistogram {
-	if h, ok := r.cache.Load(name); ok {
-		return h.(*metrics.PrometheusHistogram)
+// keyOf returns the key of the series of name with labels (name, value
+// pairs).
+func keyOf(name string, labels []string) seriesKey {
+	k := seriesKey{name: name}
+	for i := 1; i < len(labels) && i/2 < len(k.v); i += 2 {
+		k.v[i/2] = labels[i]
 	}
-	h := r.set.GetOrCreatePrometheusHistogramExt(name, durationBuckets)
-	r.cache.Store(name, h)
+	return k
+}
+
+// series returns the cached handle of a series, or makes it with create
+// from the series' text name and caches it.
+func (r *recorder) series(name string, labels []string, create func(string) any) any {
+	k := keyOf(name, labels)
+	r.cacheMu.RLock()
+	h, ok := r.cache[k]
+	r.cacheMu.RUnlock()
+	if ok {
+		return h
+	}
+	h = create(metricName(name, labels...))
+	r.cacheMu.Lock()
+	r.cache[k] = h
+	r.cacheMu.Unlock()
 	return h
+}
+
+// counter returns the counter of the series of name with labels (name,
+// value pairs, at most four of them).
+func (r *recorder) counter(name string, labels ...string) *metrics.Counter {
+	return r.series(name, labels, func(s string) any { return r.set.GetOrCreateCounter(s) }).(*metrics.Counter)
+}
+
+// histogram returns the latency histogram of the series of name with
+// labels (see counter).
+func (r *recorder) histogram(name string, labels ...string) *metrics.PrometheusHistogram {
+	return r.series(name, labels, func(s string) any {
+		return r.set.GetOrCreatePrometheusHistogramExt(s, durationBuckets)
+	}).(*metrics.PrometheusHistogram)
 }
 
 // model returns the label value for model: the model itself while fewer
@@ -126,23 +160,23 @@ func (r *recorder) request(endpoint, provider, model string, err error, d time.D
 		provider = "none"
 	}
 	m := r.model(model)
-	r.counter(metricName("llmproxy_requests_total", "endpoint", endpoint, "provider", provider, "model", m, "outcome", outcomeLabel(err))).Inc()
-	r.histogram(metricName("llmproxy_request_duration_seconds", "endpoint", endpoint, "provider", provider)).Update(d.Seconds())
+	r.counter("llmproxy_requests_total", "endpoint", endpoint, "provider", provider, "model", m, "outcome", outcomeLabel(err)).Inc()
+	r.histogram("llmproxy_request_duration_seconds", "endpoint", endpoint, "provider", provider).Update(d.Seconds())
 	r.book.request(provider, err == nil, d)
 }
 
 // attempt records one attempt on a provider and whether it was a retry.
 func (r *recorder) attempt(provider string, err error, retry bool) {
-	r.counter(metricName("llmproxy_attempts_total", "provider", provider, "outcome", outcomeLabel(err))).Inc()
+	r.counter("llmproxy_attempts_total", "provider", provider, "outcome", outcomeLabel(err)).Inc()
 	if retry {
-		r.counter(metricName("llmproxy_retries_total", "provider", provider)).Inc()
+		r.counter("llmproxy_retries_total", "provider", provider).Inc()
 	}
 	r.book.attempt(provider, err == nil)
 }
 
 // failover records moving on from provider to the next candidate.
 func (r *recorder) failover(from string) {
-	r.counter(metricName("llmproxy_failovers_total", "provider", from)).Inc()
+	r.counter("llmproxy_failovers_total", "provider", from).Inc()
 }
 
 // tokens records the tokens of a finished request.
@@ -151,26 +185,26 @@ func (r *recorder) tokens(provider, model string, u *Usage) {
 		return
 	}
 	m := r.model(model)
-	r.counter(metricName("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "prompt")).Add(u.PromptTokens)
-	r.counter(metricName("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "completion")).Add(u.CompletionTokens)
+	r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "prompt").Add(u.PromptTokens)
+	r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "completion").Add(u.CompletionTokens)
 	cached := 0
 	if d := u.PromptTokensDetails; d != nil && d.CachedTokens > 0 {
 		cached = d.CachedTokens
-		r.counter(metricName("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "cached")).Add(d.CachedTokens)
+		r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "cached").Add(d.CachedTokens)
 	}
 	r.book.tokens(provider, u.PromptTokens, u.CompletionTokens, cached)
 }
 
 // firstToken records a stream's time to its first content chunk.
 func (r *recorder) firstToken(provider string, d time.Duration) {
-	r.histogram(metricName("llmproxy_time_to_first_token_seconds", "provider", provider)).Update(d.Seconds())
+	r.histogram("llmproxy_time_to_first_token_seconds", "provider", provider).Update(d.Seconds())
 	r.book.firstToken(provider, d)
 }
 
 // RecordRateLimited counts a request refused by a rate limit; scope names
 // the limit (e.g. "inbound_chat", "inbound_global", "outbound").
 func (p *Proxy) RecordRateLimited(scope string) {
-	p.rec.counter(metricName("llmproxy_rate_limited_total", "scope", scope)).Inc()
+	p.rec.counter("llmproxy_rate_limited_total", "scope", scope).Inc()
 }
 
 // configLoaded records the configuration now in force: its hash in
@@ -246,5 +280,5 @@ func (r *recorder) reload(ok bool) {
 	if !ok {
 		result = "rejected"
 	}
-	r.counter(metricName("llmproxy_config_reloads_total", "result", result)).Inc()
+	r.counter("llmproxy_config_reloads_total", "result", result).Inc()
 }

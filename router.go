@@ -82,58 +82,67 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		refused := false // the breaker refused the attempt
 		limited := false // the provider's outbound rate limit refused it
 		var provErr *Error
-		err := retry.Do(
-			func() error {
-				// A provider the breaker refuses (its half-open trials are
-				// taken) goes to the end, unless it is a last resort or
-				// nothing else is left to try.
-				// A provider at its own rate_limit is skipped, not called:
-				// its 429s would only cost time.
-				if u.cfg.RateLimit > 0 && !p.limits.Allow(ctx, u.cfg.Name, u.cfg.RateLimit) {
-					limited = true
-					p.RecordRateLimited("outbound")
-					return &Error{Kind: KindRateLimited, Status: 429, Provider: u.cfg.Name, Code: "rate_limit_exceeded",
-						Message: "the provider is at its configured rate_limit"}
-				}
-				a, ok := u.begin(endpoint, c.lastResort || !more)
-				if !ok {
-					refused = true
-					if provErr != nil {
-						return provErr
-					}
-					return errBreakerRefused
-				}
-				tries++
-				attempt++
-				r, err := safeCall(ctx, p, u, reqID, call)
-				if err != nil {
-					provErr = classify(ctx, u.cfg.Name, err)
-					a.end(provErr)
-					p.rec.attempt(u.cfg.Name, provErr, tries > 1)
+		try := func() error {
+			// A provider the breaker refuses (its half-open trials are
+			// taken) goes to the end, unless it is a last resort or
+			// nothing else is left to try.
+			// A provider at its own rate_limit is skipped, not called:
+			// its 429s would only cost time.
+			if u.cfg.RateLimit > 0 && !p.limits.Allow(ctx, u.cfg.Name, u.cfg.RateLimit) {
+				limited = true
+				p.RecordRateLimited("outbound")
+				return &Error{Kind: KindRateLimited, Status: 429, Provider: u.cfg.Name, Code: "rate_limit_exceeded",
+					Message: "the provider is at its configured rate_limit"}
+			}
+			a, ok := u.begin(endpoint, c.lastResort || !more)
+			if !ok {
+				refused = true
+				if provErr != nil {
 					return provErr
 				}
-				p.rec.attempt(u.cfg.Name, nil, tries > 1)
-				a.answered()
-				if s, ok := any(r).(streamOutcome); ok {
-					s.reportOutcome(a.end)
-				} else {
-					a.end(nil)
-				}
-				res = r
-				return nil
-			},
-			retry.Context(ctx),
-			retry.Attempts(uint(u.cfg.MaxRetries)+1),
-			retry.LastErrorOnly(true),
-			retry.RetryIf(func(err error) bool {
-				return !refused && !limited && tries <= u.cfg.MaxRetries &&
-					shouldRetry(ctx, AsError(err), more) && st.budget.allowRetry(p.now())
-			}),
-			retry.DelayType(func(n uint, err error, _ *retry.Config) time.Duration {
-				// retry-go counts retries from 1; retryDelay from 0.
-				return retryDelay(max(n, 1)-1, AsError(err), u.cfg.RetryDelay)
-			}),
-		)
+				return errBreakerRefused
+			}
+			tries++
+			attempt++
+			r, err := safeCall(ctx, p, u, reqID, call)
+			if err != nil {
+				provErr = classify(ctx, u.cfg.Name, err)
+				a.end(provErr)
+				p.rec.attempt(u.cfg.Name, provErr, tries > 1)
+				return provErr
+			}
+			p.rec.attempt(u.cfg.Name, nil, tries > 1)
+			a.answered()
+			if s, ok := any(r).(streamOutcome); ok {
+				s.reportOutcome(a.end)
+			} else {
+				a.end(nil)
+			}
+			res = r
+			return nil
+		}
+		var err error
+		if u.cfg.MaxRetries == 0 {
+			// One attempt: nothing for retry-go to schedule. Like
+			// retry.Do, do not start it once ctx has ended.
+			if err = context.Cause(ctx); err == nil {
+				err = try()
+			}
+		} else {
+			err = retry.Do(try,
+				retry.Context(ctx),
+				retry.Attempts(uint(u.cfg.MaxRetries)+1),
+				retry.LastErrorOnly(true),
+				retry.RetryIf(func(err error) bool {
+					return !refused && !limited && tries <= u.cfg.MaxRetries &&
+						shouldRetry(ctx, AsError(err), more) && st.budget.allowRetry(p.now())
+				}),
+				retry.DelayType(func(n uint, err error, _ *retry.Config) time.Duration {
+					// retry-go counts retries from 1; retryDelay from 0.
+					return retryDelay(max(n, 1)-1, AsError(err), u.cfg.RetryDelay)
+				}),
+			)
+		}
 		if err == nil {
 			info := &ProxyInfo{
 				Provider:      u.cfg.Name,
@@ -242,6 +251,8 @@ func usageOf(v any) *Usage {
 	case *CompletionResponse:
 		return r.Usage
 	case *EmbeddingResponse:
+		return r.Usage
+	case *RawAnswer:
 		return r.Usage
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,7 +35,7 @@ type ChunkReader[T any] interface {
 
 // Chunk is a streamed chunk type: *ChatChunk or *CompletionResponse.
 type Chunk interface {
-	*ChatChunk | *CompletionResponse
+	*ChatChunk | *CompletionResponse | *RawChunk
 	HasContent() bool
 	Raw() []byte
 	Finished() bool
@@ -82,8 +83,7 @@ type Stream[T Chunk] struct {
 	ctx    context.Context // the attempt's context
 	cancel context.CancelCauseFunc
 	stop   context.CancelFunc // ends the request timeout
-	idle   time.Duration
-	timer  *time.Timer
+	idle   *idleWatch
 	done   bool
 
 	closeOnce sync.Once
@@ -101,9 +101,9 @@ func (s *Stream[T]) Next() bool {
 			c, s.pending = s.pending[0], s.pending[1:]
 		} else {
 			var err error
-			s.timer.Reset(s.idle)
+			s.idle.waiting()
 			c, err = s.r.Next()
-			s.timer.Stop()
+			s.idle.received()
 			if err != nil {
 				if err != io.EOF {
 					s.err = s.streamError(err)
@@ -171,7 +171,7 @@ func (s *Stream[T]) Close() error {
 func (s *Stream[T]) finish() {
 	s.closeOnce.Do(func() {
 		s.done = true
-		s.timer.Stop()
+		s.idle.stop()
 		_ = s.r.Close()
 		s.cancel(nil)
 		s.stop()
@@ -205,6 +205,8 @@ func usageOnly[T Chunk](c T) bool {
 		return len(c.Choices) == 0 && c.Usage != nil
 	case *CompletionResponse:
 		return len(c.Choices) == 0 && c.Usage != nil
+	case *RawChunk:
+		return c.UsageOnly
 	}
 	return false
 }
@@ -254,9 +256,8 @@ func openStream[T Chunk](ctx context.Context, u *upstream, open func(context.Con
 		// It is a timeout like any other, and nothing was sent yet.
 		return fail(r, context.Cause(actx))
 	}
-	s := &Stream[T]{r: r, pending: pending, ctx: actx, cancel: cancel, idle: u.cfg.StreamIdleTimeout}
-	s.timer = time.AfterFunc(s.idle, func() { cancel(errIdleTimeout) })
-	s.timer.Stop()
+	s := &Stream[T]{r: r, pending: pending, ctx: actx, cancel: cancel,
+		idle: newIdleWatch(u.cfg.StreamIdleTimeout, func() { cancel(errIdleTimeout) })}
 	if eof {
 		// The whole stream arrived before any content: hand out what came
 		// and end cleanly. The provider's reader is done with and closed
@@ -265,6 +266,58 @@ func openStream[T Chunk](ctx context.Context, u *upstream, open func(context.Con
 		s.r = &sliceReader[T]{}
 	}
 	return s, nil
+}
+
+// idleWatch calls its function when a wait for the next chunk lasts longer
+// than the idle timeout. A wait costs two atomic stores and a clock
+// reading; its one timer is not reset per chunk but re-armed by itself,
+// once per idle period at most, for the time the current wait has left.
+// Time the consumer spends between waits (writing to a slow client) does
+// not count. Its methods are safe for concurrent use with the timer.
+type idleWatch struct {
+	timeout time.Duration
+	start   time.Time    // the origin of since's readings
+	since   atomic.Int64 // when the current wait began (ns after start, +1); 0: not waiting
+	stopped atomic.Bool
+	timer   *time.Timer
+	fire    func()
+}
+
+func newIdleWatch(timeout time.Duration, fire func()) *idleWatch {
+	w := &idleWatch{timeout: timeout, start: time.Now(), fire: fire}
+	w.timer = time.AfterFunc(timeout, w.check)
+	return w
+}
+
+// waiting marks the start of a wait for a chunk.
+func (w *idleWatch) waiting() { w.since.Store(int64(time.Since(w.start)) + 1) }
+
+// received marks the end of a wait.
+func (w *idleWatch) received() { w.since.Store(0) }
+
+// check runs when the timer fires: it fires the watch if the current wait
+// is over the timeout, and re-arms the timer for what the wait has left
+// otherwise (a whole timeout when no wait is under way).
+func (w *idleWatch) check() {
+	if w.stopped.Load() {
+		return
+	}
+	next := w.timeout
+	if since := w.since.Load(); since != 0 {
+		waited := time.Since(w.start) - time.Duration(since-1)
+		if waited >= w.timeout {
+			w.fire()
+			return
+		}
+		next = w.timeout - waited
+	}
+	w.timer.Reset(next)
+}
+
+// stop ends the watch.
+func (w *idleWatch) stop() {
+	w.stopped.Store(true)
+	w.timer.Stop()
 }
 
 // sliceReader is an exhausted ChunkReader.
@@ -324,15 +377,24 @@ func (p *Proxy) ChatCompletionStream(ctx context.Context, req *ChatRequest) (*Ch
 	dropUsage := req.StreamOptions == nil || !req.StreamOptions.IncludeUsage
 	return streamRoute(ctx, p, endpointChat, req.Model, nil, dropUsage,
 		func(ctx context.Context, u *upstream) (ChunkReader[*ChatChunk], error) {
-			if s, ok := u.p.(ChatStreamer); ok {
-				return s.ChatCompletionStream(ctx, req)
-			}
-			resp, err := u.p.ChatCompletion(ctx, req)
-			if err != nil {
+			if err := req.Decode(); err != nil {
 				return nil, err
 			}
-			return &oneChunk[*ChatChunk]{c: responseChunk(resp)}, nil
+			return openChatChunks(ctx, u.p, req)
 		})
+}
+
+// openChatChunks opens a chat stream on p: its own stream when it can
+// stream, else its whole answer as one chunk.
+func openChatChunks(ctx context.Context, p Provider, req *ChatRequest) (ChunkReader[*ChatChunk], error) {
+	if s, ok := p.(ChatStreamer); ok {
+		return s.ChatCompletionStream(ctx, req)
+	}
+	resp, err := p.ChatCompletion(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &oneChunk[*ChatChunk]{c: responseChunk(resp)}, nil
 }
 
 // CompletionStream opens a streamed text completion (see

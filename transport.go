@@ -152,6 +152,18 @@ func ReadAnswer(resp *http.Response, limit int64) ([]byte, error) {
 	if resp.ContentLength > limit {
 		return nil, ErrAnswerTooLarge
 	}
+	if resp.ContentLength >= 0 {
+		// The length is known: one exact allocation, no growing. A body
+		// shorter than announced is io.ErrUnexpectedEOF.
+		b := make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return b, nil
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, err

@@ -35,12 +35,22 @@ type ChatRequest struct {
 	Extra Extra `json:"-"`
 
 	raw []byte
+	// shallow marks a request made by PeekChatRequest whose fields other
+	// than Model, Stream and StreamOptions are not decoded yet.
+	shallow bool
+	// peekedOpts is the StreamOptions PeekChatRequest set, to tell it
+	// from one the caller set since.
+	peekedOpts *StreamOptions
 }
 
 type chatRequestJSON ChatRequest
 
-// MarshalJSON encodes the request with its Extra members.
+// MarshalJSON encodes the request with its Extra members; a request made
+// by PeekChatRequest and not decoded yet encodes as its original bytes.
 func (r *ChatRequest) MarshalJSON() ([]byte, error) {
+	if r.shallow && r.raw != nil {
+		return r.raw, nil
+	}
 	return marshalWithExtra((*chatRequestJSON)(r), r.Extra)
 }
 
@@ -57,8 +67,15 @@ func (r *ChatRequest) Raw() []byte { return r.raw }
 
 // Touch forgets the original bytes of a parsed request, so that providers
 // encode the request from its fields. Call it after changing a parsed
-// request.
-func (r *ChatRequest) Touch() { r.raw = nil }
+// request; a request made by PeekChatRequest is decoded first, so that its
+// fields are complete.
+func (r *ChatRequest) Touch() {
+	if r.shallow {
+		// Cannot fail: PeekChatRequest vouched for the bytes.
+		_ = r.Decode()
+	}
+	r.raw = nil
+}
 
 // ParseChatRequest decodes a chat completion request from a client's body
 // and validates its shape. The returned request remembers body (see Raw);
@@ -76,8 +93,13 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 }
 
 // Validate checks the parts of the request that the proxy relies on and
-// returns an *Error of kind KindInvalidRequest naming the first problem.
+// returns an *Error of kind KindInvalidRequest naming the first problem. A
+// request made by PeekChatRequest was checked when it was made and is
+// valid.
 func (r *ChatRequest) Validate() error {
+	if r.shallow {
+		return nil
+	}
 	switch {
 	case r.Model == "":
 		return invalidParam("model", "you must provide a model parameter")

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -140,10 +142,30 @@ func benchTargets(b *testing.B, chunks int) map[string]string {
 	up := newBenchUpstream(b, chunks)
 	px := httptest.NewServer(benchProxyHandler(b, up.URL))
 	b.Cleanup(px.Close)
+	bare := httptest.NewServer(benchBareProxy(b, up.URL))
+	b.Cleanup(bare.Close)
 	return map[string]string{
 		"direct": up.URL + "/v1/chat/completions",
+		"bare":   bare.URL + "/v1/chat/completions",
 		"proxy":  px.URL + "/v1/chat/completions",
 	}
+}
+
+// benchBareProxy returns the floor of one extra hop: a plain
+// httputil.ReverseProxy to upstream, as cmd/llmbench's "bare" process.
+func benchBareProxy(b *testing.B, upstream string) http.Handler {
+	b.Helper()
+	target, err := url.Parse(upstream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}
+	b.Cleanup(tr.CloseIdleConnections)
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }, Transport: tr}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	})
 }
 
 // benchClient is an HTTP client with enough idle connections for
@@ -173,7 +195,7 @@ func benchPost(ctx context.Context, c *http.Client, url, body string) (*http.Res
 func BenchmarkServerChat(b *testing.B) {
 	ctx := context.Background()
 	targets := benchTargets(b, 20)
-	for _, name := range []string{"direct", "proxy"} {
+	for _, name := range []string{"direct", "bare", "proxy"} {
 		url := targets[name]
 		b.Run(name, func(b *testing.B) {
 			c := benchClient(b)
@@ -282,7 +304,7 @@ func BenchmarkServerStream(b *testing.B) {
 	ctx := context.Background()
 	for _, chunks := range []int{20, 200} {
 		targets := benchTargets(b, chunks)
-		for _, name := range []string{"direct", "proxy"} {
+		for _, name := range []string{"direct", "bare", "proxy"} {
 			url := targets[name]
 			b.Run(name+"/chunks="+strconv.Itoa(chunks), func(b *testing.B) {
 				c := benchClient(b)
@@ -310,7 +332,7 @@ func BenchmarkServerStream(b *testing.B) {
 func BenchmarkServerTTFB(b *testing.B) {
 	ctx := context.Background()
 	targets := benchTargets(b, 20)
-	for _, name := range []string{"direct", "proxy"} {
+	for _, name := range []string{"direct", "bare", "proxy"} {
 		url := targets[name]
 		b.Run(name, func(b *testing.B) {
 			c := benchClient(b)

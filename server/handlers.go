@@ -24,7 +24,7 @@ func (s *server) readJSONBody(w http.ResponseWriter, r *http.Request) (body []by
 			return nil, false
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	body, err := readBody(w, r, s.maxBody)
 	if err != nil {
 		if isMaxBytesError(err) {
 			writeError(w, &llmproxy.Error{
@@ -43,12 +43,32 @@ func (s *server) readJSONBody(w http.ResponseWriter, r *http.Request) (body []by
 	return body, true
 }
 
+// readBody reads a request body of at most limit bytes. A body of known
+// length is read into one buffer of that size; a body over the limit is an
+// *http.MaxBytesError, found before reading when its length is known.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	n := r.ContentLength
+	if n > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	if n < 0 {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r.Body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readJSONBody(w, r)
 	if !ok {
 		return
 	}
-	req, err := llmproxy.ParseChatRequest(body)
+	// The request and the answer pass through as bytes: PeekChatRequest
+	// and the raw methods read only what the proxy needs of them.
+	req, err := llmproxy.PeekChatRequest(body)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -56,23 +76,23 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 	ri := info(r.Context())
 	ri.model = req.Model
 	if req.Stream {
-		st, err := s.p.ChatCompletionStream(r.Context(), req)
+		st, err := s.p.ChatCompletionStreamRaw(r.Context(), req)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		defer st.Close()
-		writeStream(w, st, emptyChatChunk)
+		writeStream(w, st, emptyRawChatChunk)
 		s.streamed(r, st.ProxyInfo(), st.Usage(), st.Err())
 		return
 	}
-	resp, err := s.p.ChatCompletion(r.Context(), req)
+	ans, err := s.p.ChatCompletionRaw(r.Context(), req)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.done(r, resp.ProxyInfo, resp.Usage)
-	writeAnswer(w, resp.Raw(), resp, resp.ProxyInfo)
+	s.done(r, ans.ProxyInfo, ans.Usage)
+	writeAnswer(w, ans.Body, json.RawMessage(ans.Body), ans.ProxyInfo)
 }
 
 func (s *server) completions(w http.ResponseWriter, r *http.Request) {

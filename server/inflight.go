@@ -1,7 +1,11 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +17,10 @@ import (
 // shedRetryAfter is the Retry-After given to a request shed under load.
 const shedRetryAfter = time.Second
 
+// shedLogInterval is the shortest time between two "requests shed" log
+// lines.
+const shedLogInterval = time.Second
+
 // inflightLimiter bounds the requests a handler serves at once. A request
 // over the bound is answered at once with 503 and Retry-After rather than
 // queued: under an arrival rate above capacity, queueing only makes every
@@ -23,40 +31,71 @@ const shedRetryAfter = time.Second
 type inflightLimiter struct {
 	limit int64
 	n     atomic.Int64
-	shed  *metrics.Counter
+	shed  *metrics.Counter // nil: not counted
+	log   *slog.Logger
+	// unreported counts the requests shed since the last "requests shed"
+	// line; the first of them arms the timer that writes the next line.
+	unreported atomic.Int64
 }
 
 // newInflightLimiter returns a limiter of limit concurrent requests, or nil
 // when limit is 0 or less (no limit). Shed requests are counted in set as
-// llmproxy_requests_shed_total.
-func newInflightLimiter(limit int, set *metrics.Set) *inflightLimiter {
+// llmproxy_requests_shed_total and summed up in log.
+func newInflightLimiter(limit int, set *metrics.Set, log *slog.Logger) *inflightLimiter {
 	if limit <= 0 {
 		return nil
 	}
-	l := &inflightLimiter{limit: int64(limit)}
+	l := &inflightLimiter{limit: int64(limit), log: log}
 	if set != nil {
 		l.shed = set.GetOrCreateCounter("llmproxy_requests_shed_total")
 	}
 	return l
 }
 
-// shed wraps next so that it runs only while fewer than the limit of
-// requests are in flight; the others are answered 503 in the OpenAI
-// envelope with "Retry-After: 1" and code "overloaded". With no limit it
-// returns next unchanged. It must wrap a handler before the handler reads
-// the request body, so that a shed request costs next to nothing.
+// refused counts a shed request. The first one after a summary line arms a
+// timer that writes the next one shedLogInterval later, so that there is
+// at most one line per interval and none when nothing is shed.
+func (l *inflightLimiter) refused() {
+	if l.shed != nil {
+		l.shed.Inc()
+	}
+	if l.unreported.Add(1) == 1 {
+		time.AfterFunc(shedLogInterval, l.report)
+	}
+}
+
+// report writes the "requests shed" line of the requests shed since the
+// last one, if any.
+func (l *inflightLimiter) report() {
+	if n := l.unreported.Swap(0); n > 0 {
+		l.log.LogAttrs(context.Background(), slog.LevelWarn, "requests shed",
+			slog.Int64("count", n), slog.Int64("max_inflight", l.limit),
+			slog.Float64("interval_s", shedLogInterval.Seconds()))
+	}
+}
+
+// shed is the outermost layer of the handler. It takes a slot for each
+// POST to /v1/chat/completions, /v1/completions and /v1/embeddings, before
+// anything else runs, and frees it when the request is served. A request
+// that finds no slot (more than max_inflight in flight) is answered at
+// once by refuse, and costs next to nothing: it gets no access log line,
+// is not authenticated nor rate limited (and takes no token of its
+// client's limits), and its body is not read. Other requests pass through.
+// With no limit it returns next unchanged.
 func (s *server) shed(next http.Handler) http.Handler {
 	l := s.inflight
 	if l == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !isShedPath(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if l.n.Add(1) > l.limit {
 			l.n.Add(-1)
-			if l.shed != nil {
-				l.shed.Inc()
-			}
-			s.fail(w, r, errOverloaded)
+			l.refused()
+			s.refuse(w, r)
 			return
 		}
 		defer l.n.Add(-1)
@@ -64,8 +103,34 @@ func (s *server) shed(next http.Handler) http.Handler {
 	})
 }
 
-// errOverloaded is the answer to a request shed by the in-flight limit. It
-// is shared: writeError and fail only read it.
+// isShedPath reports whether path is one of the endpoints that max_inflight
+// bounds: those that call a provider.
+func isShedPath(path string) bool {
+	switch path {
+	case "/v1/chat/completions", "/v1/completions", "/v1/embeddings":
+		return true
+	}
+	return false
+}
+
+// refuse answers a shed request: 503 with errOverloaded's envelope (written
+// once, at start-up), "Retry-After: 1", the request's X-Request-ID (the
+// client's, when sane, or a new one) and, for an allowed Origin, the CORS
+// headers.
+func (s *server) refuse(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h[hdrRequestID] = []string{requestID(r)}
+	if origin := r.Header[hdrOrigin]; len(origin) > 0 && origin[0] != "" {
+		setCORS(h, origin[0], s.p.Config().CORSOrigins)
+	}
+	h["Content-Type"] = shedContentType
+	h["Retry-After"] = shedRetryAfterHdr
+	h["Content-Length"] = shedContentLength
+	w.WriteHeader(errOverloaded.HTTPStatus())
+	_, _ = w.Write(shedBody)
+}
+
+// errOverloaded is the answer to a request shed by the in-flight limit.
 var errOverloaded = &llmproxy.Error{
 	Kind:       llmproxy.KindUnavailable,
 	Status:     http.StatusServiceUnavailable,
@@ -73,4 +138,21 @@ var errOverloaded = &llmproxy.Error{
 	Code:       "overloaded",
 	Message:    "the proxy is serving as many requests as it is configured to (max_inflight); retry shortly",
 	RetryAfter: shedRetryAfter,
+}
+
+// The answer of refuse, as writeError would write errOverloaded. The header
+// values are shared by every shed answer: headers are only read once set.
+var (
+	shedBody          = overloadedBody()
+	shedContentType   = []string{"application/json"}
+	shedRetryAfterHdr = []string{strconv.Itoa(int(shedRetryAfter / time.Second))}
+	shedContentLength = []string{strconv.Itoa(len(shedBody))}
+)
+
+func overloadedBody() []byte {
+	b, err := json.Marshal(errOverloaded.Envelope())
+	if err != nil {
+		panic("server: cannot encode the overloaded answer: " + err.Error())
+	}
+	return append(b, '\n')
 }

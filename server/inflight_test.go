@@ -137,8 +137,9 @@ func TestMaxInflightSheds(t *testing.T) {
 	assert.Equal(t, "server_error", env.Type)
 	assert.Contains(t, env.Message, "max_inflight")
 
-	// Every POST /v1/* endpoint shares the limit; the GET endpoints and
-	// unauthenticated requests are not shed.
+	// Every POST /v1/* endpoint shares the limit; the GET endpoints are
+	// not shed. The limit comes before auth: a request without a key is
+	// shed too (it would take a slot while it is authenticated).
 	for _, path := range []string{"/v1/completions", "/v1/embeddings"} {
 		r := postJSON(t, srv.Server, path, `{"model":"gate-model","prompt":"x","input":"x"}`)
 		assert.Equal(t, http.StatusServiceUnavailable, r.status, "%s: %s", path, r.body)
@@ -146,11 +147,11 @@ func TestMaxInflightSheds(t *testing.T) {
 	assert.Equal(t, http.StatusOK, get(t, srv.Server, "/v1/models").status)
 	assert.Equal(t, http.StatusOK, get(t, srv.Server, "/health").status)
 	r = do(t, srv.Server, http.MethodPost, "/v1/chat/completions", chatBody("gate-model", "no key"), "Content-Type", "application/json")
-	assert.Equal(t, http.StatusUnauthorized, r.status)
+	assert.Equal(t, http.StatusServiceUnavailable, r.status)
 
 	// The shed requests are counted.
 	m := get(t, srv.Server, "/metrics")
-	assert.Contains(t, string(m.body), "llmproxy_requests_shed_total 3")
+	assert.Contains(t, string(m.body), "llmproxy_requests_shed_total 4")
 
 	// Once the held requests finish, their slots are free again.
 	close(g.open)
@@ -159,6 +160,8 @@ func TestMaxInflightSheds(t *testing.T) {
 		r := postJSON(t, srv.Server, "/v1/chat/completions", chatBody("gate-model", "after"))
 		assert.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
 	}
+	r = do(t, srv.Server, http.MethodPost, "/v1/chat/completions", chatBody("gate-model", "no key"), "Content-Type", "application/json")
+	assert.Equal(t, http.StatusUnauthorized, r.status)
 }
 
 func TestMaxInflightOptionOverridesConfig(t *testing.T) {

@@ -8,12 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
+	"net/textproto"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llmproxy/llmproxy"
@@ -46,21 +50,62 @@ func info(ctx context.Context) *requestInfo {
 	return ri
 }
 
+// reqCtx is the context of a request as observe makes it: its parent (which
+// carries the request id for the proxy) and, in the same allocation, the
+// request's requestInfo (its Value for infoKey), the writer that records
+// its status and the value of its X-Request-ID header.
+type reqCtx struct {
+	context.Context
+	ri    requestInfo
+	sw    statusWriter
+	idHdr [1]string
+}
+
+// Value returns the request's *requestInfo for infoKey and asks the parent
+// for any other key.
+func (c *reqCtx) Value(key any) any {
+	if _, ok := key.(infoKey); ok {
+		return &c.ri
+	}
+	return c.Context.Value(key)
+}
+
+func (c *reqCtx) String() string { return "server.reqCtx" }
+
+// Canonical forms of the headers the middleware reads and writes, so that
+// no lookup has to canonicalise them (which allocates).
+const (
+	hdrRequestID = "X-Request-Id"
+	hdrOrigin    = "Origin"
+)
+
 // maxRequestIDLen bounds a client-supplied X-Request-ID.
 const maxRequestIDLen = 128
 
-// requestID honours a sane X-Request-ID from the client or makes one, puts
-// it in the context for the proxy and returns it in the response header.
-func (s *server) requestID(next http.Handler) http.Handler {
+// requestID returns r's X-Request-ID when it is sane, or a new id.
+func requestID(r *http.Request) string {
+	if v := r.Header[hdrRequestID]; len(v) > 0 && validRequestID(v[0]) {
+		return v[0]
+	}
+	return llmproxy.NewRequestID()
+}
+
+// observe tags every request with an id and writes its access log line
+// once it is served. The id is a sane X-Request-ID from the client or a new
+// one; it goes into the context for the proxy and into the response's
+// X-Request-ID header. The request's requestInfo (for the handlers to fill
+// in) and its status writer come in one allocation with its context.
+func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if !validRequestID(id) {
-			id = llmproxy.NewRequestID()
-		}
-		w.Header().Set("X-Request-ID", id)
-		ri := &requestInfo{id: id}
-		ctx := context.WithValue(llmproxy.WithRequestID(r.Context(), id), infoKey{}, ri)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		start := time.Now()
+		id := requestID(r)
+		c := &reqCtx{Context: llmproxy.WithRequestID(r.Context(), id)}
+		c.ri.id = id
+		c.idHdr[0] = id
+		w.Header()[hdrRequestID] = c.idHdr[:]
+		c.sw.ResponseWriter = w
+		next.ServeHTTP(&c.sw, r.WithContext(c))
+		s.accessLog(c, r, start)
 	})
 }
 
@@ -100,44 +145,60 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // flushing streams).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// accessLog writes one line per request: request id, key id (a hash, never
-// the key), method, path, model, provider, attempts, status, latency, a
-// stream's time to first token (ttft_ms) and tokens (prompt, completion,
-// total). Message contents are never logged.
-func (s *server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		ri := info(r.Context())
-		attrs := []any{
-			"request_id", ri.id, "method", r.Method, "path", r.URL.Path,
-			"status", sw.status, "latency_ms", float64(time.Since(start).Microseconds()) / 1000,
+// maxAccessAttrs is the number of attributes of the longest access log
+// line.
+const maxAccessAttrs = 14
+
+// accessLog writes the access log line of a request served by observe: its
+// request id, key id (a hash, never the key), method, path, model,
+// provider, attempts, status, latency, a stream's time to first token
+// (ttft_ms) and tokens (prompt, completion, total). Message contents are
+// never logged. It does nothing when the logger does not take Info records.
+//
+// The attributes are slog.Attr values in an array on the stack (no boxing
+// in []any), and the record goes to the handler with no program counter:
+// the source of every access line would be this function anyway, and
+// finding it would cost a stack walk per request.
+func (s *server) accessLog(c *reqCtx, r *http.Request, start time.Time) {
+	h := s.log.Handler()
+	if !h.Enabled(c, slog.LevelInfo) {
+		return
+	}
+	now := time.Now()
+	ri := &c.ri
+	var buf [maxAccessAttrs]slog.Attr
+	attrs := append(buf[:0],
+		slog.String("request_id", ri.id),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", c.sw.status),
+		slog.Float64("latency_ms", float64(now.Sub(start).Microseconds())/1000))
+	if ri.keyID != "" {
+		attrs = append(attrs, slog.String("key_id", ri.keyID))
+	}
+	if ri.model != "" {
+		attrs = append(attrs, slog.String("model", ri.model))
+	}
+	if ri.provider != "" {
+		attrs = append(attrs, slog.String("provider", ri.provider), slog.Int("attempts", ri.attempts))
+	}
+	if ri.errKind != "" {
+		attrs = append(attrs, slog.String("error_kind", ri.errKind))
+	}
+	if ri.stream {
+		attrs = append(attrs, slog.Float64("ttft_ms", math.Round(ri.ttft*1e6)/1e3))
+	}
+	if u := ri.usage; u != nil {
+		total := u.TotalTokens
+		if total == 0 {
+			total = u.PromptTokens + u.CompletionTokens
 		}
-		if ri.keyID != "" {
-			attrs = append(attrs, "key_id", ri.keyID)
-		}
-		if ri.model != "" {
-			attrs = append(attrs, "model", ri.model)
-		}
-		if ri.provider != "" {
-			attrs = append(attrs, "provider", ri.provider, "attempts", ri.attempts)
-		}
-		if ri.errKind != "" {
-			attrs = append(attrs, "error_kind", ri.errKind)
-		}
-		if ri.stream {
-			attrs = append(attrs, "ttft_ms", math.Round(ri.ttft*1e6)/1e3)
-		}
-		if u := ri.usage; u != nil {
-			total := u.TotalTokens
-			if total == 0 {
-				total = u.PromptTokens + u.CompletionTokens
-			}
-			attrs = append(attrs, "prompt_tokens", u.PromptTokens, "completion_tokens", u.CompletionTokens, "total_tokens", total)
-		}
-		s.log.InfoContext(r.Context(), "request", attrs...)
-	})
+		attrs = append(attrs, slog.Int("prompt_tokens", u.PromptTokens),
+			slog.Int("completion_tokens", u.CompletionTokens), slog.Int("total_tokens", total))
+	}
+	rec := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+	rec.AddAttrs(attrs...)
+	_ = h.Handle(c, rec)
 }
 
 // recover turns a panic in a handler into a 500 in the OpenAI envelope and
@@ -176,33 +237,25 @@ func (s *server) recover(next http.Handler) http.Handler {
 }
 
 // cors answers preflights and sets the CORS headers for allowed origins,
-// taken from the proxy's current configuration.
+// taken from the proxy's current configuration. A request without an
+// Origin header costs one header lookup.
 func (s *server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
-		if origin == "" {
+		origin := r.Header[hdrOrigin]
+		if len(origin) == 0 || origin[0] == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
 		cfg := s.p.Config()
-		allowAny := slices.Contains(cfg.CORSOrigins, "*")
-		if !allowAny && !slices.Contains(cfg.CORSOrigins, origin) {
+		if !setCORS(w.Header(), origin[0], cfg.CORSOrigins) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		h := w.Header()
-		h.Add("Vary", "Origin")
-		if allowAny {
-			h.Set("Access-Control-Allow-Origin", "*")
-		} else {
-			h.Set("Access-Control-Allow-Origin", origin)
-		}
-		h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, Retry-After, "+
-			"X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			h := w.Header()
+			h["Access-Control-Allow-Methods"] = corsAllowMethods
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, "+cfg.APIKeyHeader)
-			h.Set("Access-Control-Max-Age", strconv.Itoa(600))
+			h["Access-Control-Max-Age"] = corsMaxAge
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
@@ -210,10 +263,44 @@ func (s *server) cors(next http.Handler) http.Handler {
 	})
 }
 
+// Constant values of CORS headers. They are shared by every response
+// (headers are only read once set), with capacity = length so that an Add
+// copies them rather than writing into them.
+var (
+	corsVary          = []string{"Origin"}
+	corsAllowAny      = []string{"*"}
+	corsExposeHeaders = []string{"X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, Retry-After, " +
+		"X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"}
+	corsAllowMethods = []string{"GET, POST, OPTIONS"}
+	corsMaxAge       = []string{strconv.Itoa(600)}
+)
+
+// setCORS sets the CORS headers of an answer to a request from origin when
+// allowed lists it (or "*"), and reports whether it did.
+func setCORS(h http.Header, origin string, allowed []string) bool {
+	allowAny := slices.Contains(allowed, "*")
+	if !allowAny && !slices.Contains(allowed, origin) {
+		return false
+	}
+	if v := h["Vary"]; len(v) == 0 {
+		h["Vary"] = corsVary
+	} else {
+		h.Add("Vary", "Origin")
+	}
+	if allowAny {
+		h["Access-Control-Allow-Origin"] = corsAllowAny
+	} else {
+		h["Access-Control-Allow-Origin"] = []string{origin}
+	}
+	h["Access-Control-Expose-Headers"] = corsExposeHeaders
+	return true
+}
+
 // auth checks the client's key when the configuration lists keys. The key
 // may come in the configured header or as "Authorization: Bearer <key>".
 // Every configured key is compared, in constant time, so that the time taken
-// says nothing about which key nearly matched.
+// says nothing about which key nearly matched. The key id of an accepted key
+// (for the access log and the rate limits) comes from s.keyIDs.
 func (s *server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cfg := s.p.Config()
@@ -221,7 +308,10 @@ func (s *server) auth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key := r.Header.Get(cfg.APIKeyHeader)
+		key := ""
+		if v := r.Header[s.keyHeader(cfg.APIKeyHeader)]; len(v) > 0 {
+			key = v[0]
+		}
 		if key == "" {
 			if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 				key = strings.TrimSpace(v)
@@ -245,15 +335,58 @@ func (s *server) auth(next http.Handler) http.Handler {
 			})
 			return
 		}
-		info(r.Context()).keyID = keyID(key)
+		info(r.Context()).keyID = s.keyIDs.get(key, len(cfg.APIKeys))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// keyHeader returns the canonical form of name, the configured key header,
+// remembering the last one so that a request does not canonicalise it
+// (which allocates).
+func (s *server) keyHeader(name string) string {
+	if h := s.keyHdr.Load(); h != nil && h[0] == name {
+		return h[1]
+	}
+	h := &[2]string{name, textproto.CanonicalMIMEHeaderKey(name)}
+	s.keyHdr.Store(h)
+	return h[1]
 }
 
 // keyID is a short, non-reversible name for a client key, for logs.
 func keyID(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return "key_" + hex.EncodeToString(sum[:4])
+}
+
+// minKeyIDCache is the number of key ids a keyIDCache holds at least
+// before it starts over.
+const minKeyIDCache = 1024
+
+// keyIDCache remembers the keyID of the client keys that auth accepted, so
+// that a request does not hash its key. Only keys that matched a configured
+// key enter it, so that clients sending made-up keys cannot grow it; and it
+// starts over when it holds more than max(minKeyIDCache, 2 × the configured
+// keys), which bounds the keys of past configurations. It is safe for
+// concurrent use; the zero value is ready.
+type keyIDCache struct {
+	ids sync.Map // key -> keyID
+	n   atomic.Int64
+}
+
+// get returns keyID(key) for an accepted key; configured is the number of
+// configured keys.
+func (c *keyIDCache) get(key string, configured int) string {
+	if id, ok := c.ids.Load(key); ok {
+		return id.(string)
+	}
+	id := keyID(key)
+	if _, loaded := c.ids.LoadOrStore(strings.Clone(key), id); !loaded {
+		if c.n.Add(1) > int64(max(minKeyIDCache, 2*configured)) {
+			c.ids.Clear()
+			c.n.Store(0)
+		}
+	}
+	return id
 }
 
 // isMaxBytesError reports whether err comes from http.MaxBytesReader.

@@ -83,10 +83,7 @@ func (s *server) rateLimit(endpoint string, next http.Handler) http.Handler {
 			return
 		}
 		if res.Limit > 0 {
-			h := w.Header()
-			h.Set("X-RateLimit-Limit", strconv.FormatUint(res.Limit, 10))
-			h.Set("X-RateLimit-Remaining", strconv.FormatUint(res.Remaining, 10))
-			h.Set("X-RateLimit-Reset", strconv.FormatInt(unixCeil(res.Reset), 10))
+			setRateLimitHeaders(w.Header(), res)
 		}
 		if !res.OK {
 			s.limits.rejected(endpoint, scope).Inc()
@@ -100,6 +97,24 @@ func (s *server) rateLimit(endpoint string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// setRateLimitHeaders sets X-RateLimit-Limit, -Remaining and -Reset (Unix
+// seconds) from res, with two allocations in all: one string holding the
+// three numbers and one array holding the three values.
+func setRateLimitHeaders(h http.Header, res ratelimit.Result) {
+	var buf [64]byte
+	b := strconv.AppendUint(buf[:0], res.Limit, 10)
+	i := len(b)
+	b = strconv.AppendUint(b, res.Remaining, 10)
+	j := len(b)
+	b = strconv.AppendInt(b, unixCeil(res.Reset), 10)
+	nums := string(b)
+	v := &[3]string{nums[:i], nums[i:j], nums[j:]}
+	// The keys in canonical form, as Header.Set would write them.
+	h["X-Ratelimit-Limit"] = v[0:1:1]
+	h["X-Ratelimit-Remaining"] = v[1:2:2]
+	h["X-Ratelimit-Reset"] = v[2:3:3]
 }
 
 // Scopes of a limit, for messages and metrics.
@@ -145,13 +160,19 @@ func clientKey(r *http.Request, cfg llmproxy.Config) string {
 		return id
 	}
 	ip := clientIP(r, cfg.TrustedProxies)
-	s := ip.String()
+	// The hash of ip.String() (of the prefix's, for IPv6), formatted on
+	// the stack.
+	var buf [64]byte
+	s := ip.AppendTo(buf[:0])
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
-		s = p.String()
+		s = p.AppendTo(buf[:0])
 	}
-	sum := sha256.Sum256([]byte(s))
-	return "ip_" + hex.EncodeToString(sum[:8])
+	sum := sha256.Sum256(s)
+	var key [3 + 16]byte
+	copy(key[:], "ip_")
+	hex.Encode(key[3:], sum[:8])
+	return string(key[:])
 }
 
 // clientIP is the address of r's peer. When the peer is one of the trusted
@@ -457,12 +478,19 @@ func (l *rateLimits) close() error {
 // Redis connection).
 type handler struct {
 	http.Handler
-	limits *rateLimits
+	limits   *rateLimits
+	inflight *inflightLimiter // nil: no limit
 }
 
 var _ io.Closer = (*handler)(nil)
 
 // Close releases the handler's rate limiters: call it after the HTTP
 // server has shut down. Requests served after Close are not rate limited.
+// It also logs the requests shed since the last "requests shed" line.
 // Close is idempotent.
-func (h *handler) Close() error { return h.limits.close() }
+func (h *handler) Close() error {
+	if h.inflight != nil {
+		h.inflight.report()
+	}
+	return h.limits.close()
+}

@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/llmproxy/llmproxy"
 	_ "github.com/llmproxy/llmproxy/providers/mock"
+	"github.com/llmproxy/llmproxy/ratelimit"
 )
 
 // A configuration change rebuilds the limiters and stops the old ones; an
@@ -97,4 +101,38 @@ func TestClientKeyIPv6Prefix(t *testing.T) {
 	assert.NotEqual(t, key("[2001:db8:1:2::1]:1"), key("[2001:db8:1:3::1]:1"))
 	assert.NotEqual(t, key("192.0.2.1:1"), key("192.0.2.2:1"))
 	assert.Regexp(t, `^ip_[0-9a-f]{16}$`, key("192.0.2.1:1"), "hashed: no address in Redis")
+}
+
+// The client keys stay those of earlier versions (sha256 of the address's
+// or the /64's text), so that a shared Redis keeps counting across an
+// upgrade.
+func TestClientKeyStable(t *testing.T) {
+	for remote, text := range map[string]string{
+		"192.0.2.1:1":              "192.0.2.1",
+		"[::ffff:192.0.2.1]:1":     "192.0.2.1",
+		"[2001:db8:1:2::1]:1":      "2001:db8:1:2::/64",
+		"[fe80::1%eth0]:1":         "fe80::/64",
+		"@":                        "0.0.0.0",
+		"[2001:db8:1:2:3:4:5:6]:9": "2001:db8:1:2::/64",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		sum := sha256.Sum256([]byte(text))
+		assert.Equal(t, "ip_"+hex.EncodeToString(sum[:8]), clientKey(r, llmproxy.Config{}), remote)
+	}
+}
+
+// setRateLimitHeaders writes what Header.Set would.
+func TestSetRateLimitHeaders(t *testing.T) {
+	reset := time.Unix(1700000000, 1)
+	res := ratelimit.Result{Limit: 120, Remaining: 7, Reset: reset}
+	h := http.Header{}
+	setRateLimitHeaders(h, res)
+	want := http.Header{}
+	want.Set("X-RateLimit-Limit", "120")
+	want.Set("X-RateLimit-Remaining", "7")
+	want.Set("X-RateLimit-Reset", "1700000001")
+	assert.Equal(t, want, h)
+	h.Add("X-RateLimit-Limit", "x") // appends to a copy, not into the shared array
+	assert.Equal(t, "7", h.Get("X-RateLimit-Remaining"))
 }

@@ -82,23 +82,58 @@ func spliceProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) []byte {
 	if pi == nil {
 		return raw[start : end+1]
 	}
-	info, err := json.Marshal(pi)
-	if err != nil {
-		return nil
-	}
 	// Is the object empty? Look back from the closing brace.
 	inner := end - 1
 	for inner > start && isSpace(raw[inner]) {
 		inner--
 	}
-	out := make([]byte, 0, end-start+len(info)+20)
+	out := make([]byte, 0, end-start+len(pi.Provider)+len(pi.RequestID)+96)
 	out = append(out, raw[start:end]...)
 	if inner != start {
 		out = append(out, ',')
 	}
 	out = append(out, `"_proxy_info":`...)
-	out = append(out, info...)
+	out = appendProxyInfo(out, pi)
 	return append(out, '}')
+}
+
+// appendProxyInfo appends the JSON encoding of pi to b, the same bytes as
+// json.Marshal(pi) without its reflection.
+func appendProxyInfo(b []byte, pi *llmproxy.ProxyInfo) []byte {
+	b = append(b, `{"provider":`...)
+	b = appendJSONString(b, pi.Provider)
+	b = append(b, `,"attempt_number":`...)
+	b = strconv.AppendInt(b, int64(pi.AttemptNumber), 10)
+	b = append(b, `,"response_time":`...)
+	b = appendJSONFloat(b, pi.ResponseTime)
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, pi.RequestID)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONFloat appends f as encoding/json writes a float64.
+func appendJSONFloat(b []byte, f float64) []byte {
+	if abs := math.Abs(f); (abs != 0 && abs < 1e-6) || abs >= 1e21 || math.IsNaN(f) || math.IsInf(f, 0) {
+		q, err := json.Marshal(f)
+		if err != nil {
+			return append(b, '0') // NaN and infinities, which a duration never is
+		}
+		return append(b, q...)
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }

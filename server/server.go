@@ -9,8 +9,10 @@
 // "Authorization: Bearer"), rate-limits them (per client and endpoint, in
 // memory or shared by the replicas through Redis), limits body sizes, answers CORS preflights,
 // recovers panics, tags every request with an id (X-Request-ID, honoured or
-// generated) and writes one access log line per request. Every error is the
-// OpenAI envelope {"error":{"message","type","param","code"}}.
+// generated) and writes one access log line per request. With max_inflight
+// it sheds the inference requests over the limit before all of that (see
+// Options.MaxInflight). Every error is the OpenAI envelope
+// {"error":{"message","type","param","code"}}.
 //
 // Mount it in an existing mux at the root of its paths:
 //
@@ -22,6 +24,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/llmproxy/llmproxy"
 )
@@ -43,6 +46,14 @@ type Options struct {
 	// others are answered 503 with Retry-After (see Config.MaxInflight).
 	// 0 means the proxy's max_inflight, read when the handler is built;
 	// a negative value switches the limit off.
+	//
+	// The limit is checked before anything else, so that a shed request
+	// costs as little as possible while the proxy is overloaded: it is
+	// neither authenticated nor rate limited (a client without a valid key
+	// gets the 503 too), and it writes no access log line. Instead the
+	// handler logs one "requests shed" warning with their count at most
+	// once a second while it sheds; llmproxy_requests_shed_total counts
+	// them too.
 	MaxInflight int
 }
 
@@ -64,12 +75,12 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	if opts.MaxInflight == 0 {
 		opts.MaxInflight = p.Config().MaxInflight
 	}
-	s.inflight = newInflightLimiter(opts.MaxInflight, p.Metrics())
+	s.inflight = newInflightLimiter(opts.MaxInflight, p.Metrics(), s.log)
 	s.limits = newRateLimits(p, s.log)
 	mux := http.NewServeMux()
-	mux.Handle("/v1/chat/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointChat, s.shed(http.HandlerFunc(s.chat))))))
-	mux.Handle("/v1/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointCompletions, s.shed(http.HandlerFunc(s.completions))))))
-	mux.Handle("/v1/embeddings", only(http.MethodPost, s.auth(s.rateLimit(endpointEmbeddings, s.shed(http.HandlerFunc(s.embeddings))))))
+	mux.Handle("/v1/chat/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointChat, http.HandlerFunc(s.chat)))))
+	mux.Handle("/v1/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointCompletions, http.HandlerFunc(s.completions)))))
+	mux.Handle("/v1/embeddings", only(http.MethodPost, s.auth(s.rateLimit(endpointEmbeddings, http.HandlerFunc(s.embeddings)))))
 	mux.Handle("/v1/models", only(http.MethodGet, s.auth(s.rateLimit(endpointModels, http.HandlerFunc(s.models)))))
 	mux.Handle("/providers", only(http.MethodGet, s.auth(http.HandlerFunc(s.providers))))
 	mux.Handle("/metrics", only(http.MethodGet, s.auth(http.HandlerFunc(s.metrics))))
@@ -80,9 +91,10 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 			Code: "unknown_url", Message: "unknown request URL: " + r.Method + " " + r.URL.Path,
 		})
 	})
-	// recover sits inside accessLog so that a panicked request still gets
-	// its access log line (status 500).
-	return &handler{Handler: s.requestID(s.accessLog(s.recover(s.cors(mux)))), limits: s.limits}
+	// shed comes first, so that a request over max_inflight costs next to
+	// nothing; recover sits inside observe so that a panicked request still
+	// gets its access log line (status 500).
+	return &handler{Handler: s.shed(s.observe(s.recover(s.cors(mux)))), limits: s.limits, inflight: s.inflight}
 }
 
 // server holds what the handlers share.
@@ -94,6 +106,10 @@ type server struct {
 	inflight *inflightLimiter
 	// limits are the clients' rate limits.
 	limits *rateLimits
+	// keyIDs caches the key ids of accepted client keys.
+	keyIDs keyIDCache
+	// keyHdr is the last configured key header and its canonical form.
+	keyHdr atomic.Pointer[[2]string]
 }
 
 // only answers 405 in the OpenAI envelope to methods other than method

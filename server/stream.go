@@ -84,7 +84,7 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 // client would read each further line as a field of its own.
 func chunkBytes[T llmproxy.Chunk](c T) ([]byte, error) {
 	if raw := c.Raw(); raw != nil {
-		if !bytes.ContainsAny(raw, "\r\n") {
+		if bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\r') < 0 {
 			return raw, nil
 		}
 		var b bytes.Buffer
@@ -106,6 +106,18 @@ func emptyChatChunk(last *llmproxy.ChatChunk, pi *llmproxy.ProxyInfo) []byte {
 	}
 	b, _ := json.Marshal(c)
 	return b
+}
+
+// emptyRawChatChunk is emptyChatChunk for a stream of raw chunks.
+func emptyRawChatChunk(last *llmproxy.RawChunk, pi *llmproxy.ProxyInfo) []byte {
+	var c *llmproxy.ChatChunk
+	if last != nil {
+		c = new(llmproxy.ChatChunk)
+		if json.Unmarshal(last.Data, c) != nil {
+			c = nil
+		}
+	}
+	return emptyChatChunk(c, pi)
 }
 
 // emptyCompletionChunk is emptyChatChunk for text completions.

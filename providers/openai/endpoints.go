@@ -32,6 +32,13 @@ func (p *Provider) ChatCompletion(ctx context.Context, req *llmproxy.ChatRequest
 	if err != nil {
 		return nil, err
 	}
+	return p.decodeChatAnswer(b)
+}
+
+// decodeChatAnswer decodes the body of a successful chat answer, keeping
+// its bytes. An "error" member makes it the upstream's error; an answer
+// without choices is an invalid answer.
+func (p *Provider) decodeChatAnswer(b []byte) (*llmproxy.ChatResponse, error) {
 	var resp llmproxy.ChatResponse
 	if err := p.decodeAnswer(b, &resp); err != nil {
 		return nil, err

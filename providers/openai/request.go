@@ -11,8 +11,16 @@ import (
 // chatBody returns the bytes to send for a non-streamed chat request: the
 // client's own bytes when nothing needs changing, otherwise the encoding of
 // a changed copy (the flavor's fixes applied, a stream flag dropped since
-// the answer is read whole). req is never modified.
+// the answer is read whole). req is never modified, except that a shallow
+// request (see llmproxy.PeekChatRequest) is decoded when its fields are
+// needed.
 func (p *Provider) chatBody(req *llmproxy.ChatRequest) ([]byte, error) {
+	if raw := req.Raw(); raw != nil && !req.Stream && p.flavor.fixChat == nil {
+		return raw, nil
+	}
+	if err := req.Decode(); err != nil {
+		return nil, err
+	}
 	send := req
 	if send.Stream {
 		cp := *send

@@ -22,19 +22,28 @@ var maxStreamLine = sse.DefaultMaxLineBytes
 // learns the stream's usage (the proxy drops the usage chunk again for
 // clients that did not ask for it). Chunks keep the upstream's bytes.
 func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatRequest) (llmproxy.ChunkReader[*llmproxy.ChatChunk], error) {
+	resp, err := p.openChatStream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamReader(ctx, p, resp, p.decodeChatChunk), nil
+}
+
+// openChatStream sends a streamed chat request, with the flavor's fixes,
+// and returns the upstream's answer once it is known to be a stream.
+func (p *Provider) openChatStream(ctx context.Context, req *llmproxy.ChatRequest) (*http.Response, error) {
 	send := req
 	if p.flavor.fixChat != nil {
+		if err := req.Decode(); err != nil {
+			return nil, err
+		}
 		send = p.flavor.fixChat(send)
 	}
 	body, err := p.streamBody(send, send.Raw(), send.Stream, send.StreamOptions)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := p.openStream(ctx, p.flavor.chatPath, body)
-	if err != nil {
-		return nil, err
-	}
-	return newStreamReader(ctx, p, resp, p.decodeChatChunk), nil
+	return p.openStream(ctx, p.flavor.chatPath, body)
 }
 
 // CompletionStream opens a streamed legacy text completion (see
@@ -75,6 +84,9 @@ func (p *Provider) streamBody(req any, raw []byte, stream bool, opts *llmproxy.S
 	// Encode a copy with the stream members set.
 	switch r := req.(type) {
 	case *llmproxy.ChatRequest:
+		if err := r.Decode(); err != nil {
+			return nil, err
+		}
 		cp := *r
 		cp.Stream, cp.StreamOptions = true, withUsage(r.StreamOptions, wantUsage)
 		return p.encode(&cp)

@@ -1,0 +1,171 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/llmproxy/llmproxy"
+)
+
+// The precomputed answer to a shed request is what writeError writes for
+// errOverloaded, plus the request id.
+func TestRefuseMatchesWriteError(t *testing.T) {
+	want := httptest.NewRecorder()
+	writeError(want, errOverloaded)
+
+	p, err := llmproxy.New(llmproxy.Config{Providers: []llmproxy.ProviderConfig{{Name: "m", Type: "mock"}}})
+	require.NoError(t, err)
+	defer p.Close()
+	s := &server{p: p}
+	got := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+	r.Header.Set("X-Request-ID", "trace-1")
+	s.refuse(got, r)
+
+	assert.Equal(t, want.Code, got.Code)
+	assert.Equal(t, want.Body.String(), got.Body.String())
+	h := got.Header().Clone()
+	assert.Equal(t, "trace-1", h.Get("X-Request-ID"))
+	h.Del("X-Request-ID")
+	h.Del("Content-Length")
+	assert.Equal(t, want.Header(), h)
+	assert.Equal(t, "1", got.Header().Get("Retry-After"))
+}
+
+// The context that observe makes answers info and llmproxy.RequestID, and
+// passes cancellation and other values through.
+func TestReqCtx(t *testing.T) {
+	type otherKey struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), otherKey{}, "v"))
+	c := &reqCtx{Context: llmproxy.WithRequestID(parent, "id-1")}
+	c.ri.id = "id-1"
+	assert.Same(t, &c.ri, info(c))
+	assert.Equal(t, "id-1", llmproxy.RequestID(c))
+	assert.Equal(t, "v", c.Value(otherKey{}))
+	child, stop := context.WithTimeout(c, time.Hour)
+	defer stop()
+	assert.Same(t, &c.ri, info(child), "through derived contexts")
+	cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancellation did not pass through")
+	}
+	assert.NotNil(t, info(context.Background()), "outside the middleware: a throwaway record")
+}
+
+// Only accepted keys enter the key id cache, and it stays bounded.
+func TestKeyIDCache(t *testing.T) {
+	p, err := llmproxy.New(llmproxy.Config{
+		APIKeys:   []string{"sk-good-1", "sk-good-2"},
+		Providers: []llmproxy.ProviderConfig{{Name: "m", Type: "mock"}},
+	})
+	require.NoError(t, err)
+	defer p.Close()
+	s := &server{p: p, log: slog.New(slog.DiscardHandler)}
+	var seen []string
+	h := s.observe(s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, info(r.Context()).keyID)
+	})))
+	call := func(key string) int {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-API-Key", key)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	entries := func() int {
+		n := 0
+		s.keyIDs.ids.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	for i := range 100 {
+		assert.Equal(t, http.StatusUnauthorized, call("sk-made-up-"+strings.Repeat("x", i)))
+	}
+	assert.Zero(t, entries(), "refused keys are not cached")
+	for range 3 {
+		assert.Equal(t, http.StatusOK, call("sk-good-1"))
+		assert.Equal(t, http.StatusOK, call("sk-good-2"))
+	}
+	assert.Equal(t, 2, entries())
+	assert.Equal(t, []string{keyID("sk-good-1"), keyID("sk-good-2")}, seen[:2])
+	for i := 0; i < len(seen); i += 2 {
+		assert.Equal(t, seen[:2], seen[i:i+2])
+	}
+
+	// However many keys pass (configurations come and go), it starts over
+	// past its bound.
+	var c keyIDCache
+	for i := range 3 * minKeyIDCache {
+		k := "k" + strings.Repeat("-", i%7) + string(rune('a'+i%26)) + strings.Repeat("z", i/26)
+		require.Equal(t, keyID(k), c.get(k, 2))
+	}
+	n := 0
+	c.ids.Range(func(any, any) bool { n++; return true })
+	assert.LessOrEqual(t, n, minKeyIDCache)
+	assert.Equal(t, keyID("again"), c.get("again", 2))
+	assert.Equal(t, keyID("again"), c.get("again", 2))
+}
+
+// A logger that does not take Info records costs the access log nothing.
+func TestAccessLogDisabled(t *testing.T) {
+	var buf bytes.Buffer
+	s := &server{log: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	c := &reqCtx{Context: context.Background()}
+	r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+	start := time.Now()
+	allocs := testing.AllocsPerRun(100, func() { s.accessLog(c, r, start) })
+	assert.Zero(t, allocs)
+	assert.Zero(t, buf.Len())
+
+	// Enabled: the line has the fields of every kind of request.
+	s.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	c.ri = requestInfo{id: "r1", keyID: "key_1", model: "m", provider: "p", attempts: 2, errKind: "timeout",
+		usage: &llmproxy.Usage{PromptTokens: 3, CompletionTokens: 4}, stream: true, ttft: 0.0123456}
+	c.sw.status = 504
+	s.accessLog(c, r, start)
+	for _, want := range []string{`"msg":"request"`, `"request_id":"r1"`, `"method":"POST"`, `"path":"/v1/chat/completions"`,
+		`"status":504`, `"latency_ms":`, `"key_id":"key_1"`, `"model":"m"`, `"provider":"p"`, `"attempts":2`,
+		`"error_kind":"timeout"`, `"ttft_ms":12.346`, `"prompt_tokens":3`, `"completion_tokens":4`, `"total_tokens":7`} {
+		assert.Contains(t, buf.String(), want)
+	}
+}
+
+// Request ids look as before, are unique across goroutines and share the
+// prefix of their process.
+func TestNewRequestID(t *testing.T) {
+	const perG, gs = 2000, 8
+	ids := make([][]string, gs)
+	var wg sync.WaitGroup
+	for g := range gs {
+		wg.Go(func() {
+			for range perG {
+				ids[g] = append(ids[g], llmproxy.NewRequestID())
+			}
+		})
+	}
+	wg.Wait()
+	format := regexp.MustCompile(`^req_[0-9a-f]{24}$`)
+	seen := map[string]bool{}
+	prefix := ids[0][0][:16]
+	for _, l := range ids {
+		for _, id := range l {
+			require.Regexp(t, format, id)
+			require.False(t, seen[id], "duplicate id %s", id)
+			seen[id] = true
+			assert.Equal(t, prefix, id[:16])
+		}
+	}
+	assert.Len(t, seen, perG*gs)
+}
