@@ -107,7 +107,12 @@ type Config struct {
 	// server serves at once; a request beyond it is answered at once with
 	// 503, Retry-After: 1 and code "overloaded" instead of queueing, so
 	// that under overload the admitted requests stay fast and memory stays
-	// bounded. 0 means no limit.
+	// bounded. The check comes before authentication and rate limiting,
+	// so that a refused request costs next to nothing; refused requests
+	// get no access log line (one "requests shed" summary line per second
+	// at most) and are counted in llmproxy_requests_shed_total. Set it
+	// near the concurrency at which the proxy reaches its capacity:
+	// admitting more only queues requests. 0 means no limit.
 	MaxInflight int `mapstructure:"max_inflight"`
 
 	LogLevel   string `mapstructure:"log_level"`   // debug, info (default), warn, error

@@ -198,7 +198,7 @@ func (p *Proxy) ChatCompletionStreamRaw(ctx context.Context, req *ChatRequest) (
 			if err != nil {
 				return nil, err
 			}
-			return &rawChunkReader{r: r}, nil
+			return newRawChunkReader(r), nil
 		})
 }
 
@@ -218,3 +218,19 @@ func (r *rawChunkReader) Next() (*RawChunk, error) {
 }
 
 func (r *rawChunkReader) Close() error { return r.r.Close() }
+
+// waitingRawChunkReader is a rawChunkReader over a WaitNotifier, which it
+// is too.
+type waitingRawChunkReader struct{ *rawChunkReader }
+
+func (r waitingRawChunkReader) NotifyWait(f func()) { r.r.(WaitNotifier).NotifyWait(f) }
+
+// newRawChunkReader returns a reader of RawChunks over r, which is a
+// WaitNotifier when r is.
+func newRawChunkReader(r ChunkReader[*ChatChunk]) ChunkReader[*RawChunk] {
+	rr := &rawChunkReader{r: r}
+	if _, ok := r.(WaitNotifier); ok {
+		return waitingRawChunkReader{rr}
+	}
+	return rr
+}

@@ -33,6 +33,16 @@ type ChunkReader[T any] interface {
 	Close() error
 }
 
+// WaitNotifier is a ChunkReader that can say when it is about to wait for
+// its upstream: NotifyWait makes it call f, on the goroutine calling Next,
+// before each read that may block (none while chunks that already arrived
+// are buffered). A server uses it to flush what it wrote only then, so
+// that chunks arriving together reach the client in one write, and none
+// is held back while the next is awaited (see Stream.OnWait).
+type WaitNotifier interface {
+	NotifyWait(f func())
+}
+
 // Chunk is a streamed chunk type: *ChatChunk or *CompletionResponse.
 type Chunk interface {
 	*ChatChunk | *CompletionResponse | *RawChunk
@@ -121,6 +131,21 @@ func (s *Stream[T]) Next() bool {
 		s.cur = c
 		return true
 	}
+}
+
+// OnWait asks the stream to call f, on the goroutine calling Next, each
+// time Next is about to wait for the upstream, and reports whether it
+// will: it does when the provider's reader is a WaitNotifier. A server
+// that writes chunks as Next returns them can then flush its writes in f
+// only, rather than after every chunk, without delaying any chunk. Call it
+// before the first Next.
+func (s *Stream[T]) OnWait(f func()) bool {
+	if wn, ok := s.r.(WaitNotifier); ok {
+		wn.NotifyWait(f)
+		return true
+	}
+	_, exhausted := s.r.(*sliceReader[T])
+	return exhausted // it never waits
 }
 
 // Current returns the chunk Next advanced to.

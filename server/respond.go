@@ -15,7 +15,7 @@ import (
 func writeError(w http.ResponseWriter, err error) {
 	e := llmproxy.AsError(err)
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h["Content-Type"] = headerJSON
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
@@ -38,29 +38,53 @@ func clientMayRetry(e *llmproxy.Error) bool {
 	return false
 }
 
+// Header values the handlers set on every answer, shared: net/http only
+// reads them (and copies them when it clones a header).
+var (
+	headerJSON        = []string{"application/json"}
+	headerEventStream = []string{"text/event-stream"}
+	headerNoCache     = []string{"no-cache"}
+	headerNo          = []string{"no"}
+)
+
+// Canonical names of the headers set by map assignment.
+var (
+	hdrProvider = http.CanonicalHeaderKey("X-LLMProxy-Provider")
+	hdrAttempt  = http.CanonicalHeaderKey("X-LLMProxy-Attempt")
+)
+
+// setProxyHeaders sets the headers that name the provider that answered.
+func setProxyHeaders(h http.Header, pi *llmproxy.ProxyInfo) {
+	h[hdrProvider] = []string{pi.Provider}
+	h[hdrAttempt] = []string{strconv.Itoa(pi.AttemptNumber)}
+}
+
 // writeAnswer writes a successful JSON answer. When the provider kept the
 // upstream's exact bytes (raw), they are written as they are with
 // _proxy_info spliced in, so that every member the upstream sent reaches the
 // client without a decode/encode round trip; otherwise v is encoded.
 func writeAnswer(w http.ResponseWriter, raw []byte, v any, pi *llmproxy.ProxyInfo) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h["Content-Type"] = headerJSON
 	if pi != nil {
-		h.Set("X-LLMProxy-Provider", pi.Provider)
-		h.Set("X-LLMProxy-Attempt", strconv.Itoa(pi.AttemptNumber))
+		setProxyHeaders(h, pi)
 	}
-	var body []byte
 	if raw != nil {
-		body = spliceProxyInfo(raw, pi)
-	}
-	if body == nil {
-		var err error
-		if body, err = json.Marshal(v); err != nil {
-			writeError(w, &llmproxy.Error{Kind: llmproxy.KindInternal, Message: "could not encode the answer", Err: err})
+		if head, tail, ok := splitForProxyInfo(raw, pi); ok {
+			// Two writes into the response's buffer rather than a
+			// spliced copy of the answer.
+			h["Content-Length"] = []string{strconv.Itoa(len(head) + len(tail))}
+			_, _ = w.Write(head)
+			_, _ = w.Write(tail)
 			return
 		}
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, &llmproxy.Error{Kind: llmproxy.KindInternal, Message: "could not encode the answer", Err: err})
+		return
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	_, _ = w.Write(body)
 }
 
@@ -68,6 +92,22 @@ func writeAnswer(w http.ResponseWriter, raw []byte, v any, pi *llmproxy.ProxyInf
 // appended before its closing brace, or nil when raw is not a JSON object.
 // It neither decodes nor re-encodes raw.
 func spliceProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) []byte {
+	head, tail, ok := splitForProxyInfo(raw, pi)
+	if !ok {
+		return nil
+	}
+	if len(tail) == 0 {
+		return head
+	}
+	return append(append(make([]byte, 0, len(head)+len(tail)), head...), tail...)
+}
+
+// splitForProxyInfo cuts the JSON object raw, without the white space
+// around it, into head, which is raw up to its closing brace (the whole
+// object when pi is nil), and tail, the "_proxy_info" member and the
+// closing brace; head followed by tail is the spliced object. ok is false
+// when raw is not a JSON object.
+func splitForProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) (head, tail []byte, ok bool) {
 	end := len(raw) - 1
 	for end >= 0 && isSpace(raw[end]) {
 		end--
@@ -77,24 +117,23 @@ func spliceProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) []byte {
 		start++
 	}
 	if end <= start || raw[end] != '}' || raw[start] != '{' {
-		return nil
+		return nil, nil, false
 	}
 	if pi == nil {
-		return raw[start : end+1]
+		return raw[start : end+1], nil, true
 	}
 	// Is the object empty? Look back from the closing brace.
 	inner := end - 1
 	for inner > start && isSpace(raw[inner]) {
 		inner--
 	}
-	out := make([]byte, 0, end-start+len(pi.Provider)+len(pi.RequestID)+96)
-	out = append(out, raw[start:end]...)
+	tail = make([]byte, 0, len(pi.Provider)+len(pi.RequestID)+100)
 	if inner != start {
-		out = append(out, ',')
+		tail = append(tail, ',')
 	}
-	out = append(out, `"_proxy_info":`...)
-	out = appendProxyInfo(out, pi)
-	return append(out, '}')
+	tail = append(tail, `"_proxy_info":`...)
+	tail = appendProxyInfo(tail, pi)
+	return raw[start:end], append(tail, '}'), true
 }
 
 // appendProxyInfo appends the JSON encoding of pi to b, the same bytes as

@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/llmproxy/llmproxy"
 	"github.com/llmproxy/llmproxy/sse"
 )
 
 // writeStream sends a committed stream to the client as OpenAI's SSE:
-// "data: <chunk>" frames only, each flushed as it arrives, then
-// "data: [DONE]". Chunks pass through as the upstream's bytes when the
+// "data: <chunk>" frames only, each flushed as soon as no further chunk
+// has arrived with it, then "data: [DONE]". Chunks pass through as the upstream's bytes when the
 // provider kept them.
 //
 // The chunks that end a stream (a finish reason, a usage chunk) are held
@@ -23,13 +22,23 @@ import (
 func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T], emptyChunk func(last T, pi *llmproxy.ProxyInfo) []byte) {
 	pi := st.ProxyInfo()
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set("X-LLMProxy-Provider", pi.Provider)
-	h.Set("X-LLMProxy-Attempt", strconv.Itoa(pi.AttemptNumber))
+	h["Content-Type"] = headerEventStream
+	h["Cache-Control"] = headerNoCache
+	h["X-Accel-Buffering"] = headerNo
+	setProxyHeaders(h, pi)
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	// Frames are flushed when the stream is about to wait for the
+	// upstream: chunks that arrived together go out in one write, and no
+	// chunk waits for the next. A stream that cannot tell is flushed after
+	// every chunk.
+	unflushed := false
+	flushAtWait := st.OnWait(func() {
+		if unflushed {
+			_ = rc.Flush()
+			unflushed = false
+		}
+	})
 
 	var held []byte
 	var last T
@@ -54,8 +63,12 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 			if _, err := w.Write(buf); err != nil {
 				return // the client went away; the caller closes the stream
 			}
-			_ = rc.Flush()
 			buf = buf[:0]
+			if flushAtWait {
+				unflushed = true
+			} else {
+				_ = rc.Flush()
+			}
 		}
 	}
 	if held != nil && st.Err() == nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -799,4 +800,52 @@ func TestStreamFlushesEachChunk(t *testing.T) {
 	payloads := strmCheckClean(t, strmReply{status: resp.StatusCode, header: resp.Header, body: seen.Bytes()}, "oa", 1)
 	text, _ := strmChatContent(t, payloads)
 	assert.Equal(t, "Hello world", text)
+}
+
+// flushCounter is a ResponseWriter that counts its flushes.
+type flushCounter struct {
+	*httptest.ResponseRecorder
+	flushes int
+}
+
+func (f *flushCounter) Flush() {
+	f.flushes++
+	f.ResponseRecorder.Flush()
+}
+
+// TestStreamCoalescesChunksThatArriveTogether checks that chunks which
+// reach the proxy in one piece leave it in one flush, rather than one
+// flush (one write system call) each: the handler flushes only when the
+// stream is about to wait for the upstream. TestStreamFlushesEachChunk
+// checks that no chunk waits for the next.
+func TestStreamCoalescesChunksThatArriveTogether(t *testing.T) {
+	payloads := []string{strmChunk(strmRoleDelta, "")}
+	want := ""
+	for i := range 30 {
+		s := fmt.Sprintf(" w%d", i)
+		want += s
+		payloads = append(payloads, strmChunk(strmText(s), ""))
+	}
+	payloads = append(payloads, strmChunk(`{}`, "stop"), "[DONE]")
+	all := strings.Join(strmFrames(payloads...), "")
+	up := newStrmUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		strmWriteSSE(w, all) // every frame in one write
+	})
+	cfg := llmproxy.Config{APIKeys: []string{strmKey}, Providers: []llmproxy.ProviderConfig{{
+		Name: "oa", Type: "openai", BaseURL: up.URL + "/v1",
+	}}}
+	p, err := llmproxy.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	h := server.Handler(p, server.Options{})
+
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/v1/chat/completions", strings.NewReader(strmFaultChat))
+	req.Header.Set("Authorization", "Bearer "+strmKey)
+	rec := &flushCounter{ResponseRecorder: httptest.NewRecorder()}
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	payloadsOut := strmCheckClean(t, strmReply{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}, "oa", 1)
+	text, _ := strmChatContent(t, payloadsOut)
+	require.Equal(t, want, text)
+	require.LessOrEqual(t, rec.flushes, 4, "32 chunks that arrived in one piece took %d flushes", rec.flushes)
 }

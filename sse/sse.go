@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // DefaultMaxLineBytes is the default longest line a Reader accepts: 4 MiB.
@@ -52,7 +53,28 @@ func NewReader(r io.Reader, maxLine int) *Reader {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}
-	return &Reader{br: bufio.NewReaderSize(r, 4096), max: maxLine}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &Reader{br: br, max: maxLine}
+}
+
+// readers recycles the 4 KiB read buffers of released Readers. It holds no
+// state of any stream.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// ErrReleased is returned by Next after Release.
+var ErrReleased = errors.New("sse: reader released")
+
+// Release returns the Reader's buffer for reuse by other Readers. Call it
+// once the stream is done with (its body closed); Next then returns
+// ErrReleased. Calling it again does nothing.
+func (r *Reader) Release() {
+	if r.br == nil {
+		return
+	}
+	r.br.Reset(nil)
+	readers.Put(r.br)
+	r.br = nil
 }
 
 // Next returns the next event. At the end of the stream it returns io.EOF
@@ -60,6 +82,9 @@ func NewReader(r io.Reader, maxLine int) *Reader {
 // EOF is still returned). Errors of the underlying reader are returned as
 // they are.
 func (r *Reader) Next() (Event, error) {
+	if r.br == nil {
+		return Event{}, ErrReleased
+	}
 	r.data = r.data[:0]
 	r.name, r.id, r.hasData = "", "", false
 	for {

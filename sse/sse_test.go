@@ -117,3 +117,26 @@ func FuzzReader(f *testing.F) {
 		t.Fatalf("more events than input bytes")
 	})
 }
+
+func TestReaderRelease(t *testing.T) {
+	r := NewReader(strings.NewReader("data: one\n\ndata: two\n\n"), 0)
+	ev, err := r.Next()
+	if err != nil || string(ev.Data) != "one" {
+		t.Fatalf("first event: %q, %v", ev.Data, err)
+	}
+	r.Release()
+	r.Release() // a second call does nothing
+	if _, err := r.Next(); err != ErrReleased {
+		t.Fatalf("Next after Release: %v, want ErrReleased", err)
+	}
+	// A reader that gets the recycled buffer reads only its own stream.
+	r2 := NewReader(strings.NewReader("data: three\n\n"), 0)
+	defer r2.Release()
+	ev, err = r2.Next()
+	if err != nil || string(ev.Data) != "three" {
+		t.Fatalf("recycled reader: %q, %v", ev.Data, err)
+	}
+	if _, err := r2.Next(); err != io.EOF {
+		t.Fatalf("end of recycled reader: %v, want io.EOF", err)
+	}
+}

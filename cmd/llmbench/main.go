@@ -115,7 +115,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.warmup, "warmup", -1, "warm-up before each row (default: d/5, at most 2s)")
 	fs.IntVar(&o.chunks, "chunks", 20, "content chunks per stream in closed mode")
 	fs.Float64Var(&o.factor, "factor", 2, "overload: arrival rate as a multiple of the measured capacity")
-	fs.IntVar(&o.maxInflight, "max-inflight", 0, "overload: llmproxy's max_inflight (default 2×c)")
+	fs.IntVar(&o.maxInflight, "max-inflight", 0, "overload: llmproxy's max_inflight (default c: the concurrency at which capacity was measured)")
 	fs.IntVar(&o.maxOutstanding, "max-outstanding", 4000, "overload: most requests open at the client at once")
 	fs.IntVar(&o.overloadConns, "overload-conns", 0, "overload: client connections (default 4×max-inflight)")
 	fs.BoolVar(&o.noUnlimited, "no-unlimited", false, "overload: skip the run without max_inflight")
@@ -134,7 +134,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		o.warmup = min(o.dur/5, 2*time.Second)
 	}
 	if o.maxInflight == 0 {
-		o.maxInflight = 2 * o.conc
+		// As many requests in flight as the capacity run had: admitting
+		// more only queues them (Little's law) and slows every one.
+		o.maxInflight = o.conc
 	}
 	if o.overloadConns == 0 {
 		o.overloadConns = 4 * o.maxInflight

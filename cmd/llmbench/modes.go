@@ -71,13 +71,13 @@ func (h *harness) closed(ctx context.Context, out io.Writer) error {
 		if !row.bare.win.resetOK || !row.proxy.win.resetOK {
 			notes = append(notes, "Peak RSS could not be reset after the warm-up (/proc/PID/clear_refs): it includes the warm-up.")
 		}
+		h.f.stop(bare)
+		h.f.stop(px) // llmproxy flushes its buffered access log as it exits
 		if n := countLines(logFile); n >= 0 {
 			notes = append(notes, fmt.Sprintf("llmproxy's access log (%s): %d lines for %d measured answers (warm-up included).",
 				sc.name, n, row.proxy.ok))
 		}
 		rows = append(rows, row)
-		h.f.stop(bare)
-		h.f.stop(px)
 	}
 	reportClosed(out, h.o, rows, notes)
 	return nil

@@ -130,7 +130,11 @@ func (s *chatStream) step() error {
 }
 
 // Close ends the upstream request and releases its connection.
-func (s *chatStream) Close() error { return s.body.Close() }
+func (s *chatStream) Close() error {
+	err := s.body.Close()
+	s.events.Release()
+	return err
+}
 
 // streamTranslator is the state machine that turns one message's events
 // into OpenAI chunks. It is not safe for concurrent use.

@@ -135,7 +135,11 @@ func (s *chatStream) cut() error {
 }
 
 // Close ends the upstream request and releases its connection.
-func (s *chatStream) Close() error { return s.body.Close() }
+func (s *chatStream) Close() error {
+	err := s.body.Close()
+	s.events.Release()
+	return err
+}
 
 // newID returns a chunk id for a stream whose upstream named none.
 func newID() string {

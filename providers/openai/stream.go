@@ -158,6 +158,7 @@ type streamReader[T any] struct {
 	ctx    context.Context
 	p      *Provider
 	body   io.ReadCloser
+	waits  *waitReader
 	events *sse.Reader
 	decode func(data []byte) (c T, finished bool, err error)
 
@@ -167,7 +168,27 @@ type streamReader[T any] struct {
 func newStreamReader[T any](ctx context.Context, p *Provider, resp *http.Response,
 	decode func([]byte) (T, bool, error),
 ) *streamReader[T] {
-	return &streamReader[T]{ctx: ctx, p: p, body: resp.Body, events: sse.NewReader(resp.Body, maxStreamLine), decode: decode}
+	w := &waitReader{r: resp.Body}
+	return &streamReader[T]{ctx: ctx, p: p, body: resp.Body, waits: w, events: sse.NewReader(w, maxStreamLine), decode: decode}
+}
+
+// NotifyWait makes the reader call f each time it is about to wait for
+// the upstream (see llmproxy.WaitNotifier).
+func (r *streamReader[T]) NotifyWait(f func()) { r.waits.before = f }
+
+// waitReader calls before ahead of each read of the upstream's body. The
+// event reader reads the body only when its buffered bytes are used up,
+// that is, when the next chunk has not arrived yet.
+type waitReader struct {
+	r      io.Reader
+	before func()
+}
+
+func (w *waitReader) Read(p []byte) (int, error) {
+	if w.before != nil {
+		w.before()
+	}
+	return w.r.Read(p)
 }
 
 // Next returns the next chunk. The stream ends cleanly (io.EOF) at
@@ -220,7 +241,11 @@ func (r *streamReader[T]) Next() (T, error) {
 }
 
 // Close ends the upstream request and releases its connection.
-func (r *streamReader[T]) Close() error { return r.body.Close() }
+func (r *streamReader[T]) Close() error {
+	err := r.body.Close()
+	r.events.Release()
+	return err
+}
 
 // decodeChatChunk decodes one chat chunk, keeping its bytes. An "error"
 // member (OpenAI's and OpenRouter's mid-stream errors) makes it the
