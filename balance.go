@@ -37,6 +37,12 @@ type candidate struct {
 // so that the proxy never refuses a request outright while some provider
 // might answer it.
 func (st *state) plan(cands []*upstream, now time.Time) []candidate {
+	if len(cands) == 1 {
+		// Nothing to order: the one candidate, a last resort if it is
+		// unavailable.
+		u := cands[0]
+		return []candidate{{u: u, lastResort: u.healthAt(now).rank() == rankUnavailable}}
+	}
 	out := make([]candidate, 0, len(cands))
 	var rest []candidate
 	for i := 0; i < len(cands); {

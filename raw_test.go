@@ -25,7 +25,13 @@ func TestPeekChatRequestIsShallowAndDecodes(t *testing.T) {
 	require.NoError(t, r.Validate(), "a peeked request was checked when it was made")
 	b, err := json.Marshal(r)
 	require.NoError(t, err)
-	require.JSONEq(t, rawTestBody, string(b), "a shallow request encodes as its bytes")
+	require.JSONEq(t, rawTestBody, string(b), "a shallow request encodes as its whole self")
+	changed := *r
+	changed.Model = "other"
+	b, err = json.Marshal(&changed)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"model":"other"`, "a changed field is encoded")
+	require.Contains(t, string(b), `"seed":7`)
 
 	full, err := ParseChatRequest([]byte(rawTestBody))
 	require.NoError(t, err)

@@ -46,10 +46,14 @@ type ChatRequest struct {
 type chatRequestJSON ChatRequest
 
 // MarshalJSON encodes the request with its Extra members; a request made
-// by PeekChatRequest and not decoded yet encodes as its original bytes.
+// by PeekChatRequest and not decoded yet is encoded from a decoded copy.
 func (r *ChatRequest) MarshalJSON() ([]byte, error) {
-	if r.shallow && r.raw != nil {
-		return r.raw, nil
+	if r.shallow {
+		cp := *r
+		if err := cp.Decode(); err != nil {
+			return nil, err
+		}
+		r = &cp
 	}
 	return marshalWithExtra((*chatRequestJSON)(r), r.Extra)
 }
