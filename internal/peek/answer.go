@@ -28,11 +28,7 @@ func (s *scanner) checkAnswer(a *Answer) {
 	var seen uint32
 	var choices int
 	for n := 0; s.member(&n); {
-		key := s.key()
-		if s.checkCommon(&seen, key, &a.Usage) {
-			continue
-		}
-		switch string(key) {
+		switch key := s.key(); string(key) {
 		case "object":
 			s.once(&seen, ansObject)
 			s.strOrNull()
@@ -45,7 +41,9 @@ func (s *scanner) checkAnswer(a *Answer) {
 				s.checkChoice()
 			}
 		default:
-			s.skip()
+			if !s.checkCommon(&seen, key, &a.Usage) {
+				s.skip()
+			}
 		}
 	}
 	if choices == 0 {
@@ -221,11 +219,7 @@ func (s *scanner) checkProxyInfo() {
 func (s *scanner) checkChunk(c *Chunk) {
 	var seen uint32
 	for n := 0; s.member(&n); {
-		key := s.key()
-		if s.checkCommon(&seen, key, &c.Usage) {
-			continue
-		}
-		switch string(key) {
+		switch key := s.key(); string(key) {
 		case "object":
 			s.once(&seen, ansObject)
 			if obj, esc := s.str(); esc || string(obj) != chunkObject {
@@ -240,7 +234,9 @@ func (s *scanner) checkChunk(c *Chunk) {
 				s.checkChunkChoice(c)
 			}
 		default:
-			s.skip()
+			if !s.checkCommon(&seen, key, &c.Usage) {
+				s.skip()
+			}
 		}
 	}
 	if seen&ansObject == 0 {

@@ -78,21 +78,55 @@ func (s *scanner) end() bool {
 // (failing on anything else), and counts the members. The caller then
 // reads the key (with key or foldedKey) and the value. At the closing
 // brace, or on a failure, member returns false; n is then the number of
-// members.
+// members. When it returns true, the position is at the key's opening
+// quote.
 func (s *scanner) member(n *int) bool {
-	if !s.open(n, '{') {
+	if s.bad {
+		return false
+	}
+	if *n == 0 {
+		return s.firstMember(n)
+	}
+	switch s.peek() {
+	case ',':
+		s.i++
+		*n++
+		// Anything but a name after the comma fails, a trailing comma
+		// included.
+		if s.peek() == '"' {
+			return true
+		}
+	case '}':
+		s.i++
+		s.depth--
+		return false
+	}
+	s.fail()
+	return false
+}
+
+// firstMember is member at the start of an object: it reads the opening
+// brace and reports whether a member follows (rather than the closing
+// brace of an empty object, which it reads too).
+func (s *scanner) firstMember(n *int) bool {
+	if s.peek() != '{' {
+		s.fail()
+		return false
+	}
+	s.i++
+	s.depth++
+	if s.depth > maxDepth {
+		s.fail()
 		return false
 	}
 	switch s.peek() {
 	case '"':
+		*n = 1
 		return true
 	case '}':
-		if *n == 1 {
-			s.i++
-			s.depth--
-			*n = 0
-			return false
-		}
+		s.i++
+		s.depth--
+		return false
 	}
 	s.fail()
 	return false
@@ -113,11 +147,11 @@ func (s *scanner) element(n *int) bool {
 	return !s.bad
 }
 
-// open does the common part of member and element: it reads the opening
-// bracket before the first item (n is 0), or the comma between items; it
-// returns false at the closing bracket (consumed) or on a failure. n is
-// incremented for the item about to be read. The caller handles an empty
-// object or array.
+// open does the first part of element (member, on the hot path, has its
+// own): it reads the opening bracket before the first item (n is 0), or
+// the comma between items; it returns false at the closing bracket
+// (consumed) or on a failure. n is incremented for the item about to be
+// read. The caller handles an empty array.
 func (s *scanner) open(n *int, bracket byte) bool {
 	closing := bracket + 2 // '}' or ']'
 	if s.bad {
@@ -160,25 +194,34 @@ func (s *scanner) open(n *int, bracket byte) bool {
 // unescape or case-fold it, and such names are too rare to be worth
 // matching as it does. (A control character fails anyway.)
 func (s *scanner) key() []byte {
-	if s.peek() != '"' {
+	if !s.atQuote() {
 		s.fail()
 		return nil
 	}
 	b := s.b
 	start := s.i + 1
-	for i := start; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			s.i = i + 1
-			s.colon()
-			return b[start:i]
-		case c < 0x20 || c == '\\' || c >= 0x80:
-			s.fail()
-			return nil
-		}
+	i := plainASCIIRun(b, start)
+	if i >= len(b) || b[i] != '"' {
+		s.fail()
+		return nil
 	}
-	s.fail()
-	return nil
+	if i+1 < len(b) && b[i+1] == ':' {
+		s.i = i + 2
+	} else {
+		s.i = i + 1
+		s.spacedColon()
+	}
+	return b[start:i]
+}
+
+// atQuote skips white space and reports whether the next byte is a quote.
+// It tests the byte at the position before skipping: after member, and
+// for the values that follow a colon in compact JSON, it is already there.
+func (s *scanner) atQuote() bool {
+	if s.i < len(s.b) && s.b[s.i] == '"' {
+		return true
+	}
+	return s.peek() == '"'
 }
 
 // foldedKey is key for an object that encoding/json decodes into a plain
@@ -211,6 +254,12 @@ func (s *scanner) colon() {
 		s.i++
 		return
 	}
+	s.spacedColon()
+}
+
+// spacedColon is colon when white space comes before the colon (or the
+// colon is missing).
+func (s *scanner) spacedColon() {
 	if s.peek() != ':' {
 		s.fail()
 		return
@@ -253,7 +302,7 @@ func isSpecial(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }
 // str reads a string and returns its bytes between the quotes (as they
 // are, not unescaped) and whether it has an escape.
 func (s *scanner) str() (raw []byte, esc bool) {
-	if s.peek() != '"' {
+	if !s.atQuote() {
 		s.fail()
 		return nil, false
 	}
@@ -298,6 +347,26 @@ func plainRun(b []byte, i int) int {
 	}
 	return i
 }
+
+// plainASCIIRun returns the index of the first quote, backslash, control
+// character or non-ASCII byte in b at or after i, or len(b): the end of a
+// member name that key accepts. Member names are short, so a table lookup
+// per byte beats reading words.
+func plainASCIIRun(b []byte, i int) int {
+	for i < len(b) && nameByte[b[i]] {
+		i++
+	}
+	return i
+}
+
+// nameByte tells the bytes that plainASCIIRun reads on: printable ASCII
+// other than the quote and the backslash.
+var nameByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // escapeLen returns the length of the escape sequence at the start of b,
 // or 0 when it is not a valid one.

@@ -31,3 +31,17 @@ func TestPlainRun(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainASCIIRun checks the scan of member names against a byte loop.
+func TestPlainASCIIRun(t *testing.T) {
+	for c := range 256 {
+		b := []byte{'a', byte(c), 'b'}
+		want := 1
+		if c >= 0x20 && c < 0x80 && c != '"' && c != '\\' {
+			want = 3
+		}
+		if got := plainASCIIRun(b, 0); got != want {
+			t.Fatalf("plainASCIIRun(%q, 0) = %d, want %d", b, got, want)
+		}
+	}
+}

@@ -40,11 +40,44 @@ func (p *Provider) do(ctx context.Context, method, path string, body []byte) (*h
 		return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name,
 			Message: "could not build the upstream request", Err: err}
 	}
-	resp, err := p.client.Do(req)
+	resp, err := p.roundTrip(ctx, req, method, path, body)
 	if err != nil {
 		return nil, llmproxy.TransportError(ctx, p.name, err)
 	}
 	return resp, nil
+}
+
+// roundTrip sends req straight through the client's transport, which saves
+// what http.Client.Do spends on every request to be able to follow
+// redirects (a copy of the request's headers among others). An answer that
+// is a redirect is dropped and the request is sent again through the
+// client, whose same-host policy then follows it (see
+// llmproxy.NewHTTPClient): an upstream that redirects did not act on the
+// request.
+func (p *Provider) roundTrip(ctx context.Context, req *http.Request, method, path string, body []byte) (*http.Response, error) {
+	if p.client.Transport == nil {
+		return p.client.Do(req)
+	}
+	resp, err := p.client.Transport.RoundTrip(req)
+	if err != nil || !isRedirect(resp.StatusCode) {
+		return resp, err
+	}
+	_ = resp.Body.Close()
+	again, err := p.newRequest(ctx, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	return p.client.Do(again)
+}
+
+// isRedirect reports the statuses http.Client follows.
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
 }
 
 // call sends a request and returns the body of a 2xx answer, normalised for
