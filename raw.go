@@ -23,6 +23,8 @@ import (
 // first needed: by Decode, Touch, or the proxy before it hands the request
 // to a provider that does not take raw requests (see RawChatCompleter).
 // Code that reads other fields of the request must call Decode first.
+// Since the request is decoded in place, one that is to be used by several
+// goroutines at once must be decoded (Decode) before it is shared.
 func PeekChatRequest(body []byte) (*ChatRequest, error) {
 	pk, ok := peek.ChatRequest(body)
 	if !ok {
