@@ -46,7 +46,19 @@
 // # Custom providers
 //
 // A provider is any type with Name and ChatCompletion methods; optional
-// abilities (Completer, Embedder, ModelLister, HealthChecker) are found by
-// type assertion. Register a factory under a type name with
-// RegisterProviderType and use that name in the configuration.
+// abilities (ChatStreamer, Completer, Embedder, ModelLister,
+// HealthChecker) are found by type assertion. Register a factory under a
+// type name with RegisterProviderType and use that name in the
+// configuration.
+//
+// # Forwarding bytes
+//
+// A server that speaks the OpenAI format to its clients need not decode
+// what it forwards: PeekChatRequest reads only a request's model and
+// stream flags, and ChatCompletionRaw and ChatCompletionStreamRaw return
+// the upstream's answer and chunks as JSON bytes. Providers whose upstream
+// speaks the OpenAI format implement RawChatCompleter and RawChatStreamer
+// to hand them over undecoded; a stream reader that implements
+// WaitNotifier lets the server flush only when no further chunk has
+// arrived.
 package llmproxy

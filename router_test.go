@@ -607,6 +607,22 @@ func TestRouterCallerCancel(t *testing.T) {
 	})
 }
 
+// TestRouterCanceledBeforeAttempt checks that a request whose context has
+// already ended calls no provider, with retries (through retry-go) and
+// without (the single attempt made without it).
+func TestRouterCanceledBeforeAttempt(t *testing.T) {
+	for _, retries := range []int{0, 2} {
+		a, fa := newFake(t, "a")
+		a.MaxRetries = retries
+		p := newFakeProxy(t, time.Minute, a)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := p.ChatCompletion(ctx, fakeChatReq("m"))
+		requireErrKind(t, err, KindCanceled)
+		assert.Zero(t, fa.Calls(), "max_retries %d: no provider is called once the request is canceled", retries)
+	}
+}
+
 func TestRouterCallerCancelDuringBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, fa := newFake(t, "a", fakeFail(&Error{Kind: KindUnavailable, Status: 503}))

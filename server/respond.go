@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/jsonx"
 )
 
 // writeError answers err in the OpenAI envelope with its status. For
@@ -108,32 +109,20 @@ func spliceProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) []byte {
 // closing brace; head followed by tail is the spliced object. ok is false
 // when raw is not a JSON object.
 func splitForProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) (head, tail []byte, ok bool) {
-	end := len(raw) - 1
-	for end >= 0 && isSpace(raw[end]) {
-		end--
-	}
-	start := 0
-	for start < end && isSpace(raw[start]) {
-		start++
-	}
-	if end <= start || raw[end] != '}' || raw[start] != '{' {
+	open, more, ok := jsonx.OpenObject(raw)
+	if !ok {
 		return nil, nil, false
 	}
 	if pi == nil {
-		return raw[start : end+1], nil, true
-	}
-	// Is the object empty? Look back from the closing brace.
-	inner := end - 1
-	for inner > start && isSpace(raw[inner]) {
-		inner--
+		return open[:len(open)+1], nil, true // the whole object
 	}
 	tail = make([]byte, 0, len(pi.Provider)+len(pi.RequestID)+100)
-	if inner != start {
+	if more {
 		tail = append(tail, ',')
 	}
 	tail = append(tail, `"_proxy_info":`...)
 	tail = appendProxyInfo(tail, pi)
-	return raw[start:end], append(tail, '}'), true
+	return open, append(tail, '}'), true
 }
 
 // appendProxyInfo appends the JSON encoding of pi to b, the same bytes as
@@ -174,5 +163,3 @@ func appendJSONFloat(b []byte, f float64) []byte {
 	}
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
-
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }

@@ -55,10 +55,7 @@ func (p *Provider) do(ctx context.Context, method, path string, body []byte) (*h
 // llmproxy.NewHTTPClient): an upstream that redirects did not act on the
 // request.
 func (p *Provider) roundTrip(ctx context.Context, req *http.Request, method, path string, body []byte) (*http.Response, error) {
-	if p.client.Transport == nil {
-		return p.client.Do(req)
-	}
-	resp, err := p.client.Transport.RoundTrip(req)
+	resp, err := p.client.Transport.RoundTrip(req) // set by llmproxy.NewHTTPClient
 	if err != nil || !isRedirect(resp.StatusCode) {
 		return resp, err
 	}

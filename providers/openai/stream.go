@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/jsonx"
 	"github.com/llmproxy/llmproxy/sse"
 )
 
@@ -115,14 +116,14 @@ func withUsage(opts *llmproxy.StreamOptions, want bool) *llmproxy.StreamOptions 
 // "key": value added before its closing brace, or nil when obj does not end
 // like an object. obj itself is not modified.
 func appendMember(obj []byte, key string, value []byte) []byte {
-	t := bytes.TrimRight(obj, " \t\r\n")
-	if len(t) < 2 || t[len(t)-1] != '}' {
+	open, more, ok := jsonx.OpenObject(obj)
+	if !ok {
 		return nil
 	}
-	inner := bytes.TrimRight(t[:len(t)-1], " \t\r\n")
-	out := make([]byte, 0, len(t)+len(key)+len(value)+8)
-	out = append(out, inner...)
-	if inner[len(inner)-1] != '{' {
+	open = bytes.TrimRight(open, " \t\r\n") // no space before the comma
+	out := make([]byte, 0, len(open)+len(key)+len(value)+8)
+	out = append(out, open...)
+	if more {
 		out = append(out, ',')
 	}
 	out = append(out, '"')
