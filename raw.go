@@ -1,6 +1,7 @@
 package llmproxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 
@@ -87,7 +88,10 @@ type RawChatCompleter interface {
 }
 
 // RawChatStreamer is a Provider that streams chat chunks as OpenAI-format
-// JSON without decoding them (see RawChatCompleter for the request).
+// JSON without decoding them (see RawChatCompleter for the request). Its
+// reader may reuse one RawChunk and the buffer its Data points into: a
+// chunk it returns is valid only until the next call of Next, so that
+// chunks can pass through without a copy or an allocation each.
 type RawChatStreamer interface {
 	ChatCompletionStreamRaw(ctx context.Context, req *ChatRequest) (ChunkReader[*RawChunk], error)
 }
@@ -96,7 +100,9 @@ type RawChatStreamer interface {
 // format, with the facts the proxy needs about it.
 type RawChunk struct {
 	// Data is the chunk: one JSON object, on one line, without
-	// _proxy_info. It must not be modified.
+	// _proxy_info. It must not be modified. In a stream it may point into
+	// the reader's buffer (see RawChatStreamer): use Clone to keep a chunk
+	// past the next one.
 	Data []byte
 	// Content reports that the chunk carries something a client shows
 	// (see ChatChunk.HasContent): the first such chunk commits a stream.
@@ -121,6 +127,13 @@ func (c *RawChunk) Raw() []byte { return c.Data }
 func (c *RawChunk) Finished() bool { return c.Final }
 
 func (c *RawChunk) chunkUsage() *Usage { return c.Usage }
+
+// Clone returns a copy of c that owns its Data.
+func (c *RawChunk) Clone() *RawChunk {
+	cp := *c
+	cp.Data = bytes.Clone(c.Data)
+	return &cp
+}
 
 // RawChatChunk turns a decoded chunk into a RawChunk: its upstream bytes
 // when it kept them (see ChatChunk.SetRaw), else its encoding.
@@ -182,7 +195,9 @@ func rawChatAnswer(resp *ChatResponse) (*RawAnswer, error) {
 // chunks are OpenAI-format JSON bytes: providers that implement
 // RawChatStreamer hand them over undecoded, the others' chunks are encoded
 // (or passed on as the upstream's bytes when they kept them). req may come
-// from PeekChatRequest. The caller must Close the stream.
+// from PeekChatRequest. The caller must Close the stream. A chunk the
+// stream's Current returns is valid until the next call of Next (see
+// RawChatStreamer); Clone it to keep it longer.
 func (p *Proxy) ChatCompletionStreamRaw(ctx context.Context, req *ChatRequest) (*Stream[*RawChunk], error) {
 	if err := req.Validate(); err != nil {
 		return nil, err

@@ -148,7 +148,8 @@ func (s *Stream[T]) OnWait(f func()) bool {
 	return exhausted // it never waits
 }
 
-// Current returns the chunk Next advanced to.
+// Current returns the chunk Next advanced to. A *RawChunk is valid only
+// until the next call of Next (see RawChatStreamer).
 func (s *Stream[T]) Current() T { return s.cur }
 
 // Err returns the error that ended the stream, or nil after a clean end.
@@ -224,6 +225,16 @@ func (s *Stream[T]) streamError(err error) error {
 	return classify(s.ctx, name, err)
 }
 
+// Keep returns c in a form that stays valid after the stream's next Next:
+// a copy of a *RawChunk, which may point into the reader's buffer (see
+// RawChatStreamer), and any other chunk as it is.
+func Keep[T Chunk](c T) T {
+	if rc, ok := any(c).(*RawChunk); ok {
+		return any(rc.Clone()).(T)
+	}
+	return c
+}
+
 func usageOnly[T Chunk](c T) bool {
 	switch c := any(c).(type) {
 	case *ChatChunk:
@@ -270,7 +281,7 @@ func openStream[T Chunk](ctx context.Context, u *upstream, open func(context.Con
 		if err != nil {
 			return fail(r, err)
 		}
-		pending = append(pending, c)
+		pending = append(pending, Keep(c)) // kept while later chunks are read
 		if c.HasContent() {
 			break
 		}

@@ -19,7 +19,7 @@ import (
 // one; content chunks are never delayed. If the stream fails after the
 // commit, it ends with a data: {"error":{...}} frame and no [DONE], so no
 // client mistakes a truncated answer for a whole one.
-func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T], emptyChunk func(last T, pi *llmproxy.ProxyInfo) []byte) {
+func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T], emptyChunk func(c T, pi *llmproxy.ProxyInfo) []byte) {
 	pi := st.ProxyInfo()
 	h := w.Header()
 	h["Content-Type"] = headerEventStream
@@ -40,8 +40,11 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 		}
 	})
 
-	var held []byte
-	var last T
+	// Raw chunks are valid until the next one is read (see
+	// llmproxy.RawChatStreamer): what is kept across chunks is copied.
+	var held, heldBuf []byte
+	var first T // for emptyChunk: every chunk of a stream has its id and model
+	seen := false
 	buf := make([]byte, 0, 1024)
 	for st.Next() {
 		c := st.Current()
@@ -49,13 +52,16 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 		if err != nil {
 			continue
 		}
-		last = c
+		if !seen {
+			first, seen = llmproxy.Keep(c), true
+		}
 		if held != nil {
 			buf = sse.AppendData(buf, held)
 			held = nil
 		}
 		if c.Finished() {
-			held = payload
+			heldBuf = append(heldBuf[:0], payload...)
+			held = heldBuf
 		} else {
 			buf = sse.AppendData(buf, payload)
 		}
@@ -79,7 +85,7 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 	if held != nil {
 		buf = sse.AppendData(buf, held)
 	} else if st.Err() == nil {
-		buf = sse.AppendData(buf, emptyChunk(last, pi))
+		buf = sse.AppendData(buf, emptyChunk(first, pi))
 	}
 	if err := st.Err(); err != nil {
 		env, _ := json.Marshal(llmproxy.AsError(err).Envelope())
@@ -109,9 +115,9 @@ func chunkBytes[T llmproxy.Chunk](c T) ([]byte, error) {
 }
 
 // emptyChatChunk is the last chunk of a chat stream whose upstream sent no
-// final chunk to carry _proxy_info. It has the id, created and model of the
-// stream's last chunk (nil when there was none), since clients such as
-// openai-go's accumulator refuse a chunk of another completion.
+// final chunk to carry _proxy_info. It has the id, created and model of a
+// chunk of the stream (last; nil when there was none), since clients such
+// as openai-go's accumulator refuse a chunk of another completion.
 func emptyChatChunk(last *llmproxy.ChatChunk, pi *llmproxy.ProxyInfo) []byte {
 	c := &llmproxy.ChatChunk{Object: "chat.completion.chunk", Choices: []llmproxy.ChunkChoice{}, ProxyInfo: pi}
 	if last != nil {

@@ -85,6 +85,18 @@ func (r *Reader) Next() (Event, error) {
 	if r.br == nil {
 		return Event{}, ErrReleased
 	}
+	if r.br.Buffered() == 0 {
+		// Wait for the next bytes here, so that a frame arriving whole
+		// is seen whole. With nothing buffered there is no partial line
+		// either: an error (io.EOF included) is what the parser below
+		// would return too.
+		if _, err := r.br.Peek(1); err != nil {
+			return Event{}, err
+		}
+	}
+	if ev, ok := r.buffered(); ok {
+		return ev, nil
+	}
 	r.data = r.data[:0]
 	r.name, r.id, r.hasData = "", "", false
 	for {
@@ -129,6 +141,31 @@ func (r *Reader) Next() (Event, error) {
 		}
 		// "retry" and unknown fields are ignored, as the SSE spec says.
 	}
+}
+
+// buffered returns the next event without copying it when it is the
+// common frame of LLM streams, one "data: " line followed by a blank line
+// (LF line ends), and has arrived whole: its Data is then a slice of the
+// read buffer, valid until the next call of Next like any Data. Anything
+// else (another field, a comment, CRLF, a frame not yet read in full)
+// reports false and takes the general parser, which gives the same event.
+// It never reads from the underlying reader.
+func (r *Reader) buffered() (Event, bool) {
+	buf, _ := r.br.Peek(r.br.Buffered())
+	const prefix = "data: "
+	if len(buf) < len(prefix)+2 || string(buf[:len(prefix)]) != prefix {
+		return Event{}, false
+	}
+	eol := bytes.IndexByte(buf[len(prefix):], '\n') + len(prefix)
+	if eol < len(prefix) || eol+1 >= len(buf) || buf[eol+1] != '\n' || eol > r.max {
+		return Event{}, false
+	}
+	data := buf[len(prefix):eol]
+	if len(data) > 0 && data[len(data)-1] == '\r' {
+		return Event{}, false
+	}
+	_, _ = r.br.Discard(eol + 2)
+	return Event{Data: data}, true
 }
 
 func (r *Reader) event() Event { return Event{Name: r.name, Data: r.data, ID: r.id} }

@@ -3,9 +3,11 @@ package sse
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 )
@@ -103,6 +105,13 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := NewReader(bytes.NewReader(in), 256)
+		whole, wholeErr := readEvents(NewReader(bytes.NewReader(in), 256), len(in))
+		bytewise, bytewiseErr := readEvents(NewReader(iotest.OneByteReader(bytes.NewReader(in)), 256), len(in))
+		if fmt.Sprintf("%q", whole) != fmt.Sprintf("%q", bytewise) || !errors.Is(wholeErr, bytewiseErr) && wholeErr.Error() != bytewiseErr.Error() {
+			// The buffered fast path (whole frames in the buffer) and the
+			// general parser (one byte per read) must agree.
+			t.Fatalf("whole input: %q, %v\none byte per read: %q, %v", whole, wholeErr, bytewise, bytewiseErr)
+		}
 		total := 0
 		for i := 0; i <= len(in)+1; i++ {
 			ev, err := r.Next()
@@ -116,6 +125,47 @@ func FuzzReader(f *testing.F) {
 		}
 		t.Fatalf("more events than input bytes")
 	})
+}
+
+// readEvents reads up to limit+1 events, copying their data.
+func readEvents(r *Reader, limit int) ([]Event, error) {
+	var out []Event
+	for range limit + 1 {
+		ev, err := r.Next()
+		if err != nil {
+			return out, err
+		}
+		ev.Data = bytes.Clone(ev.Data)
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+func TestReaderBufferedFrames(t *testing.T) {
+	// Frames that arrive whole are returned from the read buffer; the same
+	// stream read one byte at a time (never a whole frame buffered) takes
+	// the general parser. Both give the same events.
+	in := "data: {\"a\":1}\n\ndata: {\"b\":2}\n\n: ping\n\ndata: x\r\n\r\nevent: e\ndata: y\n\ndata: \n\ndata:z\n\ndata: [DONE]\n\n"
+	want := []Event{{Data: []byte(`{"a":1}`)}, {Data: []byte(`{"b":2}`)}, {Data: []byte("x")},
+		{Name: "e", Data: []byte("y")}, {Data: []byte{}}, {Data: []byte("z")}, {Data: []byte("[DONE]")}}
+	for name, src := range map[string]io.Reader{
+		"whole":    strings.NewReader(in),
+		"bytewise": iotest.OneByteReader(strings.NewReader(in)),
+	} {
+		got, err := readEvents(NewReader(src, 0), 100)
+		require.ErrorIs(t, err, io.EOF, name)
+		require.Equal(t, len(want), len(got), name)
+		for i := range want {
+			require.Equal(t, want[i].Name, got[i].Name, "%s event %d", name, i)
+			require.Equal(t, string(want[i].Data), string(got[i].Data), "%s event %d", name, i)
+		}
+	}
+	// A buffered frame's data is a slice of the read buffer, not a copy.
+	r := NewReader(strings.NewReader("data: abc\n\n"), 0)
+	ev, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, "abc", string(ev.Data))
+	require.Zero(t, cap(r.data), "the buffered frame went through the general parser")
 }
 
 func TestReaderRelease(t *testing.T) {

@@ -230,7 +230,7 @@ func checkCompletionChunk(t *testing.T, p *Provider, data []byte) {
 // checkStream reads data as the body of an upstream's stream.
 func checkStream(t *testing.T, p *Provider, data []byte) {
 	resp := &http.Response{Body: io.NopCloser(bytes.NewReader(data))}
-	r := newStreamReader(context.Background(), p, resp, p.decodeChatChunk)
+	r := newStreamReader(context.Background(), p, resp, owned(p.decodeChatChunk))
 	defer func() {
 		if err := r.Close(); err != nil {
 			t.Fatalf("Close: %v", err)

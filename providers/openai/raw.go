@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 
@@ -44,30 +45,37 @@ func (p *Provider) ChatCompletionRaw(ctx context.Context, req *llmproxy.ChatRequ
 // ChatCompletionStreamRaw is ChatCompletionStream for a caller that wants
 // the chunks' bytes only (see llmproxy.RawChatStreamer): each chunk is
 // peeked at for its content and finish markers and its usage, and passed
-// on as the upstream's bytes. A chunk the peek cannot vouch for (an error,
-// a Perplexity "chat.completion.done", a whole answer, a running usage) is
-// decoded and rewritten as ChatCompletionStream does.
+// on as the upstream's bytes, from the read buffer: the reader reuses one
+// RawChunk, valid until the next call of Next. A chunk the peek cannot
+// vouch for (an error, a Perplexity "chat.completion.done", a whole
+// answer, a running usage) is decoded and rewritten as
+// ChatCompletionStream does.
 func (p *Provider) ChatCompletionStreamRaw(ctx context.Context, req *llmproxy.ChatRequest) (llmproxy.ChunkReader[*llmproxy.RawChunk], error) {
 	resp, err := p.openChatStream(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return newStreamReader(ctx, p, resp, p.decodeRawChatChunk), nil
+	var chunk llmproxy.RawChunk
+	return newStreamReader(ctx, p, resp, func(data []byte) (*llmproxy.RawChunk, bool, error) {
+		return p.decodeRawChatChunk(&chunk, data)
+	}), nil
 }
 
 // decodeRawChatChunk is decodeChatChunk for the raw path: a plain chunk is
-// peeked at and kept as bytes; any other is decoded and rewritten by
-// decodeChatChunk, then encoded.
-func (p *Provider) decodeRawChatChunk(data []byte) (*llmproxy.RawChunk, bool, error) {
+// peeked at and returned in c, its Data the bytes given (borrowed, as c
+// is); any other is decoded from a copy and rewritten by decodeChatChunk,
+// then encoded into a chunk of its own.
+func (p *Provider) decodeRawChatChunk(c *llmproxy.RawChunk, data []byte) (*llmproxy.RawChunk, bool, error) {
 	if pk, ok := peek.ChatChunk(data); ok {
-		return &llmproxy.RawChunk{Data: data, Content: pk.Content, Final: pk.Finished,
-			UsageOnly: pk.Choices == 0 && pk.Usage.Present, Usage: usageOf(pk.Usage)}, pk.FinishReason, nil
+		*c = llmproxy.RawChunk{Data: data, Content: pk.Content, Final: pk.Finished,
+			UsageOnly: pk.Choices == 0 && pk.Usage.Present, Usage: usageOf(pk.Usage)}
+		return c, pk.FinishReason, nil
 	}
-	c, fin, err := p.decodeChatChunk(data)
+	dc, fin, err := p.decodeChatChunk(bytes.Clone(data))
 	if err != nil {
 		return nil, false, err
 	}
-	rc, err := llmproxy.RawChatChunk(c)
+	rc, err := llmproxy.RawChatChunk(dc)
 	if err != nil {
 		return nil, false, p.invalidAnswer(err)
 	}

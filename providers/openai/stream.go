@@ -27,7 +27,7 @@ func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatR
 	if err != nil {
 		return nil, err
 	}
-	return newStreamReader(ctx, p, resp, p.decodeChatChunk), nil
+	return newStreamReader(ctx, p, resp, owned(p.decodeChatChunk)), nil
 }
 
 // openChatStream sends a streamed chat request, with the flavor's fixes,
@@ -58,7 +58,7 @@ func (p listingProvider) CompletionStream(ctx context.Context, req *llmproxy.Com
 	if err != nil {
 		return nil, err
 	}
-	return newStreamReader(ctx, p.Provider, resp, p.decodeCompletionChunk), nil
+	return newStreamReader(ctx, p.Provider, resp, owned(p.decodeCompletionChunk)), nil
 }
 
 // streamBody returns the bytes of a streamed request: raw when it already
@@ -161,9 +161,19 @@ type streamReader[T any] struct {
 	body   io.ReadCloser
 	waits  *waitReader
 	events *sse.Reader
+	// decode turns an event's data into a chunk. The data is a slice of
+	// the event reader's buffer, valid until the next event is read: a
+	// decoder that keeps it past the chunk's own validity must copy it
+	// (see owned).
 	decode func(data []byte) (c T, finished bool, err error)
 
 	finished bool // a chunk carried a finish reason
+}
+
+// owned wraps a decoder whose chunks keep their data (ChatChunk.SetRaw) and
+// live on after the next chunk is read: it hands the decoder a copy.
+func owned[T any](decode func([]byte) (T, bool, error)) func([]byte) (T, bool, error) {
+	return func(data []byte) (T, bool, error) { return decode(bytes.Clone(data)) }
 }
 
 func newStreamReader[T any](ctx context.Context, p *Provider, resp *http.Response,
@@ -224,7 +234,6 @@ func (r *streamReader[T]) Next() (T, error) {
 		if ev.Name == "error" {
 			return zero, r.p.statusError(http.StatusBadGateway, nil, data)
 		}
-		data = bytes.Clone(data)
 		if r.p.flavor.normalize != nil {
 			if data, err = r.p.flavor.normalize(data); err != nil {
 				return zero, r.p.invalidAnswer(err)
