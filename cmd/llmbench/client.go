@@ -190,6 +190,27 @@ func (w *worker) send(req []byte, stream bool, onChunk func(int64, time.Time)) o
 	return o
 }
 
+// idleProbe is how long dropIfClosed waits to learn that an idle
+// connection is still open: a closed one reports its end at once.
+const idleProbe = time.Millisecond
+
+// dropIfClosed closes the worker's connection if the server has closed it
+// (after its keep-alive idle timeout, say) or sent something unasked while
+// it was idle, so that the next request dials afresh instead of failing on
+// the dead connection. It waits idleProbe on a live connection.
+func (w *worker) dropIfClosed() {
+	if w.c == nil {
+		return
+	}
+	_ = w.c.nc.SetReadDeadline(time.Now().Add(idleProbe))
+	_, err := w.c.br.Peek(1)
+	_ = w.c.nc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		w.close()
+	}
+}
+
 func (w *worker) close() {
 	if w.c != nil {
 		w.c.close()

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"math"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -23,6 +25,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// proxyBinArgs passes the llmproxy binary named by $LLMBENCH_PROXY_BIN, if
+// set, to the harness, which otherwise builds ./cmd/llmproxy.
+func proxyBinArgs(args ...string) []string {
+	if bin := os.Getenv("LLMBENCH_PROXY_BIN"); bin != "" {
+		return append(args, "-proxy-bin", bin)
+	}
+	return args
+}
+
 // TestClosedModeEndToEnd runs the harness with tiny settings: it builds
 // llmproxy, starts the three processes, runs both scenarios against both
 // targets and prints a table with numbers in every measured row.
@@ -37,7 +48,7 @@ func TestClosedModeEndToEnd(t *testing.T) {
 	defer cancel()
 	var out, log bytes.Buffer
 	start := time.Now()
-	err := run(ctx, []string{"-d", "1s", "-c", "4", "-warmup", "200ms"}, &out, &log)
+	err := run(ctx, proxyBinArgs("-d", "1s", "-c", "4", "-warmup", "200ms"), &out, &log)
 	require.NoError(t, err, "log:\n%s", log.String())
 	t.Logf("harness ran in %v:\n%s", time.Since(start).Round(time.Millisecond), out.String())
 
@@ -75,6 +86,14 @@ func TestClosedModeEndToEnd(t *testing.T) {
 	}
 	assert.NotContains(t, out.String(), "First error")
 	assert.Contains(t, out.String(), "Machine: ")
+	for _, sc := range []string{"non-streaming", "streaming"} {
+		prefix := "\n" + sc + ": CPU/request llmproxy/bare per round: "
+		i := strings.Index(out.String(), prefix)
+		if assert.GreaterOrEqual(t, i, 0, "no rounds line for %s", sc) {
+			line, _, _ := strings.Cut(out.String()[i+len(prefix):], "\n")
+			assert.Len(t, strings.Split(strings.TrimSpace(line), ", "), 4, "%s: one ratio per round: %q", sc, line)
+		}
+	}
 }
 
 func TestChunkStamp(t *testing.T) {
@@ -107,4 +126,188 @@ func TestParseOptions(t *testing.T) {
 	assert.Error(t, err)
 	_, err = parseOptions([]string{"extra"}, &bytes.Buffer{})
 	assert.Error(t, err)
+}
+
+func TestParseOptionsRounds(t *testing.T) {
+	o, err := parseOptions(nil, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, 4, o.rounds)
+	assert.Equal(t, 2500*time.Millisecond, o.sliceDur())
+
+	o, err = parseOptions([]string{"-d", "9s", "-rounds", "3"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, 3, o.rounds)
+	assert.Equal(t, 3*time.Second, o.sliceDur())
+
+	for _, args := range [][]string{
+		{"-rounds", "0"},
+		{"-rounds", "-2"},
+		{"-rounds", "x"},
+		{"-d", "300ms"},               // 75 ms slices with the default 4 rounds
+		{"-d", "1s", "-rounds", "20"}, // 50 ms slices
+		{"-max-inflight", "-1"},
+	} {
+		_, err := parseOptions(args, &bytes.Buffer{})
+		assert.Error(t, err, "%q", args)
+	}
+	// The slice's minimum holds in closed mode only.
+	_, err = parseOptions([]string{"-mode", "overload", "-d", "300ms"}, &bytes.Buffer{})
+	assert.NoError(t, err)
+}
+
+func TestParseOptionsMaxInflight(t *testing.T) {
+	o, err := parseOptions([]string{"-c", "50", "-max-inflight", "25"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, 25, o.maxInflight)
+	assert.Equal(t, 100, o.overloadConns)
+}
+
+// ms1 is n milliseconds.
+func ms1(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func TestMergeClosed(t *testing.T) {
+	a := &closedResult{ok: 3, errors: 1, lat: []time.Duration{ms1(1), ms1(5), ms1(9)}, ttft: []time.Duration{ms1(2)},
+		firstErr: "", win: window{pid: 7, cpu: 30, peak: 10 << 20, resetOK: true, duration: time.Second}}
+	b := &closedResult{ok: 2, errors: 0, lat: []time.Duration{ms1(2), ms1(20)}, ttft: []time.Duration{ms1(1), ms1(3)},
+		firstErr: "HTTP 502", win: window{pid: 7, cpu: 25, peak: 12 << 20, resetOK: true, duration: 1500 * time.Millisecond}}
+	c := &closedResult{ok: 5, errors: 2, lat: []time.Duration{ms1(3), ms1(4), ms1(6), ms1(7), ms1(8)},
+		firstErr: "EOF", win: window{pid: 7, cpu: 45, peak: 11 << 20, resetOK: true, duration: 2500 * time.Millisecond}}
+	m := mergeClosed([]*closedResult{a, b, c})
+
+	assert.Equal(t, 10, m.ok)
+	assert.Equal(t, 3, m.errors)
+	assert.Equal(t, []time.Duration{ms1(1), ms1(2), ms1(3), ms1(4), ms1(5), ms1(6), ms1(7), ms1(8), ms1(9), ms1(20)}, m.lat)
+	assert.Equal(t, []time.Duration{ms1(1), ms1(2), ms1(3)}, m.ttft)
+	assert.Equal(t, ms1(5), percentile(m.lat, 0.5), "p50 over every slice's samples")
+	assert.Equal(t, ms1(20), percentile(m.lat, 0.99))
+	assert.Equal(t, int64(100), m.win.cpu, "CPU ticks add up")
+	assert.Equal(t, 5*time.Second, m.win.duration, "measured time adds up")
+	assert.InDelta(t, 2.0, m.rps(), 1e-9, "10 answers in 5 s")
+	assert.InDelta(t, 100_000.0, m.cpuPerReq(), 1e-6, "100 ticks = 1 s of CPU for 10 answers")
+	assert.Equal(t, int64(12<<20), m.win.peak, "peak RSS is the highest slice's")
+	assert.True(t, m.win.resetOK)
+	assert.Equal(t, 7, m.win.pid)
+	assert.Equal(t, "HTTP 502", m.firstErr, "the first slice's error that has one")
+
+	// The slices are left as they were.
+	assert.Equal(t, []time.Duration{ms1(2), ms1(20)}, b.lat)
+	assert.Equal(t, 3, a.ok)
+
+	// One slice that could not reset the peak makes the whole row's peak unreset.
+	c.win.resetOK = false
+	assert.False(t, mergeClosed([]*closedResult{a, b, c}).win.resetOK)
+
+	// Nothing to merge: no answers, no reset, no rate.
+	e := mergeClosed(nil)
+	assert.Equal(t, 0, e.ok)
+	assert.False(t, e.win.resetOK)
+	assert.True(t, math.IsNaN(e.cpuPerReq()))
+}
+
+func TestRoundOrder(t *testing.T) {
+	var order []int
+	for round := range 4 {
+		o := roundOrder(round)
+		order = append(order, o[0], o[1])
+		assert.ElementsMatch(t, []int{0, 1}, o[:], "round %d drives each target once", round)
+	}
+	assert.Equal(t, []int{0, 1, 1, 0, 0, 1, 1, 0}, order, "ABBA order")
+}
+
+func TestSliceLeadIn(t *testing.T) {
+	assert.Equal(t, 100*time.Millisecond, sliceLeadIn(2*time.Second))
+	assert.Equal(t, 50*time.Millisecond, sliceLeadIn(50*time.Millisecond))
+	assert.Equal(t, time.Duration(0), sliceLeadIn(0))
+}
+
+func TestRoundsLine(t *testing.T) {
+	slice := func(ok int, cpu int64) *closedResult {
+		return &closedResult{ok: ok, win: window{cpu: cpu, duration: time.Second}}
+	}
+	bare := []*closedResult{slice(100, 10), slice(100, 20), slice(50, 5)}
+	proxy := []*closedResult{slice(100, 11), slice(200, 30), slice(0, 3)}
+	assert.Equal(t, "streaming: CPU/request llmproxy/bare per round: 1.10×, 0.75×, —",
+		roundsLine("streaming", bare, proxy))
+}
+
+// TestDropIfClosed checks that a worker drops a connection the server has
+// closed while it was idle, and keeps a live one.
+func TestDropIfClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	ctx := t.Context()
+	live := &worker{ctx: ctx, addr: ln.Addr().String()}
+	dead := &worker{ctx: ctx, addr: ln.Addr().String()}
+	for _, w := range []*worker{live, dead} {
+		w.c, err = dial(ctx, w.addr)
+		require.NoError(t, err)
+		defer w.close()
+	}
+	liveServer := <-accepted
+	defer liveServer.Close()
+	require.NoError(t, (<-accepted).Close())
+	time.Sleep(50 * time.Millisecond) // for the FIN to arrive
+
+	live.dropIfClosed()
+	dead.dropIfClosed()
+	assert.NotNil(t, live.c, "a live idle connection is kept")
+	assert.Nil(t, dead.c, "a connection the server closed is dropped")
+	// The probe's deadline is lifted: the live connection still reads.
+	_, err = liveServer.Write([]byte("x"))
+	require.NoError(t, err)
+	b, err := live.c.br.ReadByte()
+	require.NoError(t, err)
+	assert.Equal(t, byte('x'), b)
+}
+
+// TestOverloadCapacityUnlimited runs overload mode with max_inflight below
+// the capacity run's concurrency: the capacity run must not be shed (its
+// llmproxy has no max_inflight), and the overload row must name the limit.
+func TestOverloadCapacityUnlimited(t *testing.T) {
+	if !haveProc() {
+		t.Skip(errNoProc)
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go tool to build llmproxy:", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var out, log bytes.Buffer
+	err := run(ctx, proxyBinArgs("-mode", "overload", "-d", "1s", "-c", "8", "-max-inflight", "2", "-no-unlimited",
+		"-warmup", "200ms", "-factor", "1.5"), &out, &log)
+	require.NoError(t, err, "log:\n%s", log.String())
+	t.Logf("%s", out.String())
+
+	var capacity, limited []string
+	for line := range strings.SplitSeq(out.String(), "\n") {
+		cells := strings.Split(line, "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		switch {
+		case len(cells) > 5 && strings.HasPrefix(cells[1], "capacity (closed loop, 8 conns, no max_inflight)"):
+			capacity = cells[1:]
+		case len(cells) > 5 && strings.HasSuffix(cells[1], "capacity, max_inflight 2"):
+			limited = cells[1:]
+		}
+	}
+	require.NotNil(t, capacity, "no capacity row in:\n%s", out.String())
+	require.NotNil(t, limited, "no max_inflight 2 row in:\n%s", out.String())
+	// phase, offered req/s, 200 req/s, 503 shed, errors, ...
+	rps, err := strconv.ParseFloat(capacity[2], 64)
+	require.NoError(t, err)
+	assert.Greater(t, rps, 0.0)
+	assert.Equal(t, "0", capacity[4], "capacity errors (503s from a max_inflight below -c)")
+	assert.NotContains(t, out.String(), "First error (capacity)")
 }

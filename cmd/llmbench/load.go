@@ -28,6 +28,8 @@ type target struct {
 }
 
 // window measures a process over a time window: CPU ticks and peak RSS.
+// In a result merged from slices (mergeClosed), cpu and duration are the
+// sums over the slices and peak the highest of their peaks.
 type window struct {
 	pid      int
 	cpu0     int64
@@ -86,9 +88,32 @@ func (r *closedResult) cpuPerReq() float64 {
 }
 
 // closedLoop runs conc clients that each send a request as soon as their
-// previous one is answered, for warmup and then for dur. Only the answers
-// completed within dur count; the target process is measured over dur.
+// previous one is answered, for warmup and then for dur, on fresh
+// connections that it closes at the end. Only the answers completed within
+// dur count; the target process is measured over dur.
 func closedLoop(ctx context.Context, t target, stream bool, conc int, warmup, dur time.Duration) (*closedResult, error) {
+	g, err := newClosedGen(ctx, t, stream, conc)
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	return g.run(ctx, warmup, dur)
+}
+
+// closedGen is a closed-loop load generator for one target: conc clients,
+// each with its own keep-alive connection. The connections stay open from
+// one run to the next, so that a target driven in slices, turn about with
+// another, keeps the same warm connections.
+type closedGen struct {
+	t       target
+	stream  bool
+	req     []byte
+	workers []*worker
+}
+
+// newClosedGen prepares a generator of conc clients for t; they dial on
+// their first request. Its connections close when ctx ends or on close.
+func newClosedGen(ctx context.Context, t target, stream bool, conc int) (*closedGen, error) {
 	body := chatBody
 	if stream {
 		body = streamBody
@@ -97,11 +122,37 @@ func closedLoop(ctx context.Context, t target, stream bool, conc int, warmup, du
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, warmup+dur+requestTimeout)
+	g := &closedGen{t: t, stream: stream, req: req}
+	for range conc {
+		g.workers = append(g.workers, &worker{ctx: ctx, addr: addr})
+	}
+	return g, nil
+}
+
+// close closes the generator's connections; call it when no run is going.
+func (g *closedGen) close() {
+	for _, w := range g.workers {
+		w.close()
+	}
+}
+
+// warmUp drives the target for d and measures nothing.
+func (g *closedGen) warmUp(ctx context.Context, d time.Duration) error {
+	_, err := g.run(ctx, d, 0)
+	return err
+}
+
+// run drives the target with every client, each sending a request as soon
+// as its previous one is answered, for leadIn and then for dur. Only the
+// answers completed within dur count; the target process is measured over
+// dur. Each client first drops its connection if the server closed it
+// while it was idle.
+func (g *closedGen) run(ctx context.Context, leadIn, dur time.Duration) (*closedResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, leadIn+dur+requestTimeout)
 	defer cancel()
 
 	res := &closedResult{}
-	mStart := time.Now().Add(warmup)
+	mStart := time.Now().Add(leadIn)
 	mEnd := mStart.Add(dur)
 	winDone := make(chan struct{})
 	go func() {
@@ -109,7 +160,7 @@ func closedLoop(ctx context.Context, t target, stream bool, conc int, warmup, du
 		if !sleepUntil(ctx, mStart) {
 			return
 		}
-		res.win.begin(t.proc)
+		res.win.begin(g.t.proc)
 		if sleepUntil(ctx, mEnd) {
 			res.win.end()
 		}
@@ -117,15 +168,14 @@ func closedLoop(ctx context.Context, t target, stream bool, conc int, warmup, du
 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for range conc {
+	for _, w := range g.workers {
 		wg.Go(func() {
-			w := &worker{ctx: ctx, addr: addr}
-			defer w.close()
+			w.dropIfClosed()
 			var lat, ttft []time.Duration
 			ok, bad := 0, 0
 			firstErr := ""
 			for ctx.Err() == nil && time.Now().Before(mEnd) {
-				o := w.send(req, stream, nil)
+				o := w.send(g.req, g.stream, nil)
 				now := time.Now()
 				if now.Before(mStart) {
 					continue
@@ -136,7 +186,7 @@ func closedLoop(ctx context.Context, t target, stream bool, conc int, warmup, du
 				if o.err == nil && o.status == http.StatusOK {
 					ok++
 					lat = append(lat, o.latency)
-					if stream {
+					if g.stream {
 						ttft = append(ttft, o.ttft)
 					}
 					continue
@@ -168,6 +218,36 @@ func closedLoop(ctx context.Context, t target, stream bool, conc int, warmup, du
 	slices.Sort(res.lat)
 	slices.Sort(res.ttft)
 	return res, nil
+}
+
+// mergeClosed merges the results of one target's measured slices into one
+// result over the whole measured time: the answers, errors, CPU ticks and
+// measured durations add up, the latencies and times to the first chunk of
+// all slices are pooled (sorted, so that percentiles are over every
+// sample), the peak RSS is the highest of the slices' peaks and the peak
+// counts as reset only if it was reset in every slice. The first error is
+// the first slice's that has one. The slices are not modified.
+func mergeClosed(parts []*closedResult) *closedResult {
+	m := &closedResult{win: window{resetOK: len(parts) > 0}}
+	for _, s := range parts {
+		m.ok += s.ok
+		m.errors += s.errors
+		m.lat = append(m.lat, s.lat...)
+		m.ttft = append(m.ttft, s.ttft...)
+		if m.firstErr == "" {
+			m.firstErr = s.firstErr
+		}
+		if m.win.pid == 0 {
+			m.win.pid = s.win.pid
+		}
+		m.win.cpu += s.win.cpu
+		m.win.duration += s.win.duration
+		m.win.peak = max(m.win.peak, s.win.peak)
+		m.win.resetOK = m.win.resetOK && s.win.resetOK
+	}
+	slices.Sort(m.lat)
+	slices.Sort(m.ttft)
+	return m
 }
 
 // describe words a failed outcome.

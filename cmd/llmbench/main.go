@@ -6,9 +6,25 @@
 // directory) as separate processes on 127.0.0.1, drives them with the same
 // load and prints markdown tables:
 //
-//	go run ./cmd/llmbench                  # -mode closed: req/s, p50, p99, CPU/request, peak RSS
+//	go run ./cmd/llmbench                  # -mode closed: req/s, p50, p99, CPU/request, peak RSS; -rounds 4
 //	go run ./cmd/llmbench -mode overload   # constant arrival rate at 2× capacity, max_inflight
 //	go run ./cmd/llmbench -mode streams    # 1,000 open streams: TTFT, per-chunk delay, memory
+//
+// In closed mode each target of a scenario is warmed up, then measured for
+// -d in -rounds slices of d/rounds (default 4): in each round the bare
+// proxy and llmproxy are driven in turn, one at a time, each slice after a
+// short lead-in that is not measured, the bare proxy first in odd rounds
+// and llmproxy first in even ones (ABBA order), so that a drift of the
+// machine's background load weighs on both alike. Each target keeps its
+// client connections from one slice to the next. A row pools the answers,
+// latencies and CPU time of its target's slices; the CPU per request of
+// llmproxy over the bare proxy's is also printed round by round, to show
+// the spread.
+//
+// In overload mode, llmproxy's capacity is measured in a closed loop of -c
+// connections against a process without max_inflight; the constant-rate
+// runs, with -max-inflight (default -c) and without a limit, each get a
+// fresh process, warmed up in a closed loop first.
 //
 // llmproxy runs with the production path switched on: client auth, a rate
 // limit (high enough never to trigger), metrics and the access log to a
@@ -92,6 +108,7 @@ type options struct {
 	conc           int
 	dur            time.Duration
 	warmup         time.Duration
+	rounds         int
 	chunks         int
 	factor         float64
 	maxInflight    int
@@ -105,17 +122,32 @@ type options struct {
 	proxyBin       string
 }
 
+// minSlice is the shortest measured slice of closed mode: CPU time is
+// counted in clock ticks of 10 ms.
+const minSlice = 100 * time.Millisecond
+
+// sliceDur is the measured time of one slice of closed mode, d / rounds.
+func (o *options) sliceDur() time.Duration { return o.dur / time.Duration(o.rounds) }
+
+// parseOptions parses the harness's flags and fills in the defaults that
+// depend on others.
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("llmbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: llmbench [-mode closed|overload|streams] [flags]")
+		fmt.Fprintln(stderr, "Closed mode measures each target for -d in -rounds slices, the bare proxy and llmproxy in turn (ABBA order).")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.mode, "mode", "closed", "closed, overload or streams")
 	fs.IntVar(&o.conc, "c", 50, "concurrent connections of the closed loop")
-	fs.DurationVar(&o.dur, "d", 10*time.Second, "measured duration of each row")
+	fs.DurationVar(&o.dur, "d", 10*time.Second, "measured time of each row (closed mode: of each target, in -rounds slices)")
 	fs.DurationVar(&o.warmup, "warmup", -1, "warm-up before each row (default: d/5, at most 2s)")
+	fs.IntVar(&o.rounds, "rounds", 4, "closed mode: rounds of one slice of d/rounds per target, bare and llmproxy in turn (ABBA order)")
 	fs.IntVar(&o.chunks, "chunks", 20, "content chunks per stream in closed mode")
 	fs.Float64Var(&o.factor, "factor", 2, "overload: arrival rate as a multiple of the measured capacity")
-	fs.IntVar(&o.maxInflight, "max-inflight", 0, "overload: llmproxy's max_inflight (default c: the concurrency at which capacity was measured)")
+	fs.IntVar(&o.maxInflight, "max-inflight", 0, "overload: llmproxy's max_inflight in the constant-rate run (default c: the concurrency at which capacity was measured, without a limit)")
 	fs.IntVar(&o.maxOutstanding, "max-outstanding", 4000, "overload: most requests open at the client at once")
 	fs.IntVar(&o.overloadConns, "overload-conns", 0, "overload: client connections (default 4×max-inflight)")
 	fs.BoolVar(&o.noUnlimited, "no-unlimited", false, "overload: skip the run without max_inflight")
@@ -142,9 +174,15 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		o.overloadConns = 4 * o.maxInflight
 	}
 	switch {
-	case o.conc < 1, o.dur <= 0, o.chunks < 1, o.factor <= 0, o.maxOutstanding < 1, o.overloadConns < 1,
+	case o.conc < 1, o.dur <= 0, o.chunks < 1, o.factor <= 0, o.maxInflight < 1, o.maxOutstanding < 1, o.overloadConns < 1,
 		o.streams < 1, o.slowChunks < 1, o.slowDelay < 0, o.ramp < 0:
-		return nil, errors.New("-c, -d, -chunks, -factor, -max-outstanding, -overload-conns, -streams and -slow-chunks must be positive")
+		return nil, errors.New("-c, -d, -chunks, -factor, -max-inflight, -max-outstanding, -overload-conns, -streams and -slow-chunks must be positive")
+	}
+	if o.rounds < 1 {
+		return nil, errors.New("-rounds must be positive")
+	}
+	if o.mode == "closed" && o.sliceDur() < minSlice {
+		return nil, fmt.Errorf("-d / -rounds is %v: a slice must last at least %v to be measured in the CPU clock's 10 ms ticks", o.sliceDur(), minSlice)
 	}
 	return o, nil
 }

@@ -134,12 +134,27 @@ func (t *table) flush() {
 	fmt.Fprintln(t.w)
 }
 
-// closedRow is one measured row of the closed-loop table.
+// closedRow is one scenario of the closed-loop table: each target's
+// results round by round, and merged over the rounds.
 type closedRow struct {
-	scenario string
-	stream   bool
-	bare     *closedResult
-	proxy    *closedResult
+	scenario    string
+	stream      bool
+	bare        *closedResult // merged over bareRounds
+	proxy       *closedResult // merged over proxyRounds
+	bareRounds  []*closedResult
+	proxyRounds []*closedResult
+}
+
+// roundsLine words llmproxy's CPU per request over the bare proxy's in
+// each round of a scenario, e.g. "streaming: CPU/request llmproxy/bare per
+// round: 1.08×, 1.12×", so that the spread of the ratio shows. A round in
+// which either target answered nothing is "—".
+func roundsLine(scenario string, bare, proxy []*closedResult) string {
+	cells := make([]string, min(len(bare), len(proxy)))
+	for i := range cells {
+		cells[i] = ratio(proxy[i].cpuPerReq(), bare[i].cpuPerReq())
+	}
+	return scenario + ": CPU/request llmproxy/bare per round: " + strings.Join(cells, ", ")
 }
 
 // reportClosed writes the closed-loop table with the ratios proxy/bare and
@@ -150,8 +165,13 @@ func reportClosed(w io.Writer, o *options, rows []closedRow, notes []string) {
 	fmt.Fprintf(w, "Load: closed loop, %d connections, %v per row after a %v warm-up, the same small chat request for every row; "+
 		"the upstream answers a %d-token completion, or a stream of %d content chunks with no delay; all processes on 127.0.0.1.  \n",
 		o.conc, o.dur, o.warmup, len(words), o.chunks)
+	fmt.Fprintf(w, "Rounds: after both warm-ups, each row's %v is measured in %d slices of %v, one per round, "+
+		"the bare proxy and llmproxy driven in turn, one at a time, in ABBA order (bare first in odd rounds, llmproxy first in even ones), "+
+		"each slice after a %v lead-in that is not measured; a row pools its slices' answers, latencies and CPU time, "+
+		"and its peak RSS is the highest of its slices'.  \n",
+		o.dur, o.rounds, o.sliceDur(), sliceLeadIn(o.warmup))
 	fmt.Fprintf(w, "llmproxy: client auth, rate limit (on, never reached), metrics and the access log to a file. "+
-		"CPU is the measured process's utime+stime per answer; peak RSS is its VmHWM over the row.\n\n")
+		"CPU is the measured process's utime+stime per answer; peak RSS is its VmHWM over a slice, reset at its start.\n\n")
 	t := &table{w: w, left: 2, header: []string{"scenario", "target", "req/s", "p50 ms", "p99 ms", "TTFT p50 ms",
 		"CPU µs/req", "peak RSS MB", "errors"}}
 	for _, r := range rows {
@@ -177,6 +197,10 @@ func reportClosed(w io.Writer, o *options, rows []closedRow, notes []string) {
 			ratio(float64(r.proxy.win.peak), float64(r.bare.win.peak)), "")
 	}
 	t.flush()
+	for _, r := range rows {
+		fmt.Fprintln(w, roundsLine(r.scenario, r.bareRounds, r.proxyRounds)+"  ")
+	}
+	fmt.Fprintln(w)
 
 	tg := &table{w: w, left: 3, header: []string{"target", "measured", "holds"}}
 	for _, r := range rows {
@@ -212,14 +236,15 @@ func reportClosed(w io.Writer, o *options, rows []closedRow, notes []string) {
 func reportOverload(w io.Writer, o *options, capacity *closedResult, limited, unlimited *openResult, maxInflight int) {
 	fmt.Fprintf(w, "### llmproxy under overload (constant arrival rate)\n\n")
 	fmt.Fprintf(w, "Machine: %s.  \n", machine())
-	fmt.Fprintf(w, "Capacity: closed loop, %d connections, %v after a %v warm-up (non-streaming). "+
-		"Overload: requests sent at %.1f× that rate for %v, whatever the answers; latency counts from each request's scheduled time "+
+	fmt.Fprintf(w, "Capacity: closed loop, %d connections, %v after a %v warm-up (non-streaming), against an llmproxy without max_inflight. "+
+		"Overload: a fresh llmproxy per row, warmed up for %v in a closed loop, then requests sent at %.1f× the capacity for %v, whatever the answers; "+
+		"latency counts from each request's scheduled time "+
 		"(waits for a client connection included), and, in the \"from send\" column, from the moment it was written to the proxy. "+
 		"The client has %d connections; at most %d requests are open or waiting for one at the client; more are counted as not sent.\n\n",
-		o.conc, o.dur, o.warmup, o.factor, o.dur, o.overloadConns, o.maxOutstanding)
+		o.conc, o.dur, o.warmup, o.warmup, o.factor, o.dur, o.overloadConns, o.maxOutstanding)
 	t := &table{w: w, header: []string{"phase", "offered req/s", "200 req/s", "503 shed", "errors", "not sent",
 		"admitted p50 ms", "admitted p99 ms", "admitted p99 from send ms", "503 p99 ms", "CPU µs/answer", "peak RSS MB"}}
-	t.row(fmt.Sprintf("capacity (closed loop, %d conns)", o.conc), "—", num(capacity.rps(), 0), "0",
+	t.row(fmt.Sprintf("capacity (closed loop, %d conns, no max_inflight)", o.conc), "—", num(capacity.rps(), 0), "0",
 		fmt.Sprint(capacity.errors), "0", ms(percentile(capacity.lat, 0.5)), ms(percentile(capacity.lat, 0.99)),
 		ms(percentile(capacity.lat, 0.99)), "—", num(capacity.cpuPerReq(), 1), mb(capacity.win.peak))
 	rowOf := func(name string, r *openResult) {
