@@ -25,67 +25,73 @@ const (
 // checkAnswer reads a whole chat completion. It fails when there are no
 // choices or an "error" member is not null, as the provider does.
 func (s *scanner) checkAnswer(a *Answer) {
-	var seen uint32
-	var choices int
+	if choices, _ := s.checkResponse(&a.Usage, nil); choices == 0 {
+		s.fail()
+	}
+}
+
+// checkResponse reads the members of a whole chat completion or, when c
+// is not nil, of a chat chunk, adding what its choices carry to c. It
+// fails on an "error" member that is not null (an embedded error,
+// OpenRouter's or Blackbox's, which the provider turns into the
+// upstream's error), and for a chunk on an object other than
+// "chat.completion.chunk". It returns the number of choices and the bits
+// of the members seen. (Answers and chunks share it so that their common
+// members take one switch.)
+func (s *scanner) checkResponse(u *Usage, c *Chunk) (choices int, seen uint32) {
 	for n := 0; s.member(&n); {
-		switch key := s.key(); string(key) {
+		switch string(s.name) {
 		case "object":
 			s.once(&seen, ansObject)
-			s.strOrNull()
+			if c == nil {
+				s.strOrNull()
+			} else if !s.skipChunkObject() {
+				// White space first, or another object.
+				if obj, esc := s.str(); esc || string(obj) != chunkObject {
+					s.fail()
+				}
+			}
 		case "choices":
 			s.once(&seen, ansChoices)
 			if s.null() {
 				break
 			}
 			for s.element(&choices) {
-				s.checkChoice()
+				if c == nil {
+					s.checkChoice()
+				} else {
+					s.checkChunkChoice(c)
+				}
+			}
+		case "id":
+			s.once(&seen, ansID)
+			s.strOrNull()
+		case "created":
+			s.once(&seen, ansCreated)
+			s.intOrNull(64)
+		case "model":
+			s.once(&seen, ansModel)
+			s.strOrNull()
+		case "system_fingerprint":
+			s.once(&seen, ansFingerprint)
+			s.strOrNull()
+		case "usage":
+			s.once(&seen, ansUsage)
+			s.checkUsage(u)
+		case "_proxy_info":
+			s.once(&seen, ansProxyInfo)
+			if !s.null() {
+				s.checkProxyInfo()
+			}
+		case "error":
+			if !s.null() {
+				s.fail()
 			}
 		default:
-			if !s.checkCommon(&seen, key, &a.Usage) {
-				s.skip()
-			}
+			s.skip()
 		}
 	}
-	if choices == 0 {
-		s.fail()
-	}
-}
-
-// checkCommon reads the value of key when it is a member that answers and
-// chunks have in common (other than object and choices), or an "error"
-// member, which must be null; it reports whether it did.
-func (s *scanner) checkCommon(seen *uint32, key []byte, u *Usage) bool {
-	switch string(key) {
-	case "id":
-		s.once(seen, ansID)
-		s.strOrNull()
-	case "created":
-		s.once(seen, ansCreated)
-		s.intOrNull(64)
-	case "model":
-		s.once(seen, ansModel)
-		s.strOrNull()
-	case "system_fingerprint":
-		s.once(seen, ansFingerprint)
-		s.strOrNull()
-	case "usage":
-		s.once(seen, ansUsage)
-		s.checkUsage(u)
-	case "_proxy_info":
-		s.once(seen, ansProxyInfo)
-		if !s.null() {
-			s.checkProxyInfo()
-		}
-	case "error":
-		// An embedded error (OpenRouter's, Blackbox's): the provider
-		// turns a non-null one into the upstream's error.
-		if !s.null() {
-			s.fail()
-		}
-	default:
-		return false
-	}
-	return true
+	return choices, seen
 }
 
 // Bits of the modelled members of a choice.
@@ -103,7 +109,7 @@ const choiceDelta = choiceMessage
 func (s *scanner) checkChoice() {
 	var seen uint32
 	for n := 0; s.member(&n); {
-		switch string(s.key()) {
+		switch string(s.name) {
 		case "index":
 			s.once(&seen, choiceIndex)
 			s.intOrNull(strconv.IntSize)
@@ -138,7 +144,7 @@ func (s *scanner) checkUsage(u *Usage) {
 	u.Present = true
 	var seen uint32
 	for n := 0; s.member(&n); {
-		switch string(s.key()) {
+		switch string(s.name) {
 		case "prompt_tokens":
 			s.once(&seen, usagePrompt)
 			u.Prompt = s.count()
@@ -175,7 +181,7 @@ func (s *scanner) checkTokenDetails() {
 	}
 	var seen uint32
 	for n := 0; s.member(&n); {
-		switch string(s.key()) {
+		switch string(s.name) {
 		case "cached_tokens":
 			s.once(&seen, 1)
 			s.count()
@@ -193,7 +199,7 @@ func (s *scanner) checkProxyInfo() {
 	var seen uint32
 	var buf [maxKeyLen]byte
 	for n := 0; s.member(&n); {
-		switch string(s.foldedKey(&buf)) {
+		switch string(s.foldedName(&buf)) {
 		case "provider":
 			s.once(&seen, 1)
 			s.strOrNull()
@@ -217,28 +223,8 @@ func (s *scanner) checkProxyInfo() {
 // running usage (a usage on a chunk with choices but no finish reason),
 // which the provider drops.
 func (s *scanner) checkChunk(c *Chunk) {
-	var seen uint32
-	for n := 0; s.member(&n); {
-		switch key := s.key(); string(key) {
-		case "object":
-			s.once(&seen, ansObject)
-			if obj, esc := s.str(); esc || string(obj) != chunkObject {
-				s.fail()
-			}
-		case "choices":
-			s.once(&seen, ansChoices)
-			if s.null() {
-				break
-			}
-			for s.element(&c.Choices) {
-				s.checkChunkChoice(c)
-			}
-		default:
-			if !s.checkCommon(&seen, key, &c.Usage) {
-				s.skip()
-			}
-		}
-	}
+	choices, seen := s.checkResponse(&c.Usage, c)
+	c.Choices = choices
 	if seen&ansObject == 0 {
 		s.fail()
 	}
@@ -254,7 +240,7 @@ func (s *scanner) checkChunk(c *Chunk) {
 func (s *scanner) checkChunkChoice(c *Chunk) {
 	var seen uint32
 	for n := 0; s.member(&n); {
-		switch string(s.key()) {
+		switch string(s.name) {
 		case "index":
 			s.once(&seen, choiceIndex)
 			s.intOrNull(strconv.IntSize)
@@ -265,12 +251,12 @@ func (s *scanner) checkChunkChoice(c *Chunk) {
 			}
 		case "finish_reason":
 			s.once(&seen, choiceFinishReason)
-			if s.null() {
+			reason, _, null := s.strOrNull()
+			if null {
 				break
 			}
 			// Any string, even "", is a finish reason for HasContent and
 			// Finished; only a non-empty one ends the stream.
-			reason, _ := s.str()
 			c.Content, c.Finished = true, true
 			if len(reason) > 0 {
 				c.FinishReason = true
@@ -302,7 +288,7 @@ func (s *scanner) checkDelta() bool {
 	var seen uint32
 	content := false
 	for n := 0; s.member(&n); {
-		switch string(s.key()) {
+		switch string(s.name) {
 		case "role":
 			s.once(&seen, deltaRole)
 			s.strOrNull()
@@ -330,10 +316,7 @@ func (s *scanner) checkDelta() bool {
 
 // nonEmptyStrOrNull reads a string or null and reports a non-empty string.
 func (s *scanner) nonEmptyStrOrNull() bool {
-	if s.null() {
-		return false
-	}
-	v, _ := s.str()
+	v, _, _ := s.strOrNull()
 	return len(v) > 0
 }
 

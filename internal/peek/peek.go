@@ -22,8 +22,6 @@
 // for those.
 package peek
 
-import "unicode/utf8"
-
 // Request is what the proxy reads of a chat request.
 type Request struct {
 	// Model is the "model" member.
@@ -88,10 +86,9 @@ func ChatRequest(body []byte) (Request, bool) {
 // llmproxy.ChatResponse without an embedded error and with choices, and
 // reads the same usage.
 func ChatAnswer(body []byte) (Answer, bool) {
-	if !utf8.Valid(body) {
-		return Answer{}, false
-	}
-	s := scanner{b: body}
+	// The scanner checks UTF-8 as it reads the strings, which is all
+	// the text can hold but ASCII.
+	s := scanner{b: body, utf8: true}
 	var a Answer
 	s.checkAnswer(&a)
 	if !s.end() {
@@ -107,10 +104,9 @@ func ChatAnswer(body []byte) (Answer, bool) {
 // choices have no finish reason); what it reads then agrees with the
 // decoded chunk.
 func ChatChunk(data []byte) (Chunk, bool) {
-	if !utf8.Valid(data) {
-		return Chunk{}, false
-	}
-	s := scanner{b: data}
+	// The scanner checks UTF-8 as it reads the strings, which is all
+	// the text can hold but ASCII.
+	s := scanner{b: data, utf8: true}
 	var c Chunk
 	s.checkChunk(&c)
 	if !s.end() {

@@ -13,11 +13,11 @@ import (
 //     Tool, StreamOptions, and on the answer side ChatResponse, Choice,
 //     ChatChunk, ChunkChoice, Delta, Usage, TokenDetails) match member
 //     names exactly: a "MODEL" member is an unknown one. Their checkers
-//     read names with key and compare them as they are;
+//     compare the names member reads as they are;
 //   - the plain structs inside them (ImageURL, ToolCall, FunctionCall,
 //     FunctionDefinition, ProxyInfo) are decoded by encoding/json, which
-//     matches names without regard to case. Their checkers read names with
-//     foldedKey.
+//     matches names without regard to case. Their checkers compare the
+//     names in lower case (foldedName).
 //
 // In both, a modelled member given twice fails (see scanner.once), and any
 // member not modelled only needs to be valid JSON.
@@ -53,7 +53,7 @@ type request struct {
 func (s *scanner) checkRequest(r *request) {
 	var seen uint32
 	for n := 0; s.member(&n); {
-		switch string(s.key()) {
+		switch string(s.name) {
 		case "model":
 			s.once(&seen, reqModel)
 			r.modelAt = s.at()
@@ -171,7 +171,7 @@ func (s *scanner) checkMessage(needRole bool) {
 	}
 	var seen uint32
 	for n := 0; s.member(&n); {
-		switch string(s.key()) {
+		switch string(s.name) {
 		case "role":
 			s.once(&seen, msgRole)
 			if !needRole {
@@ -233,7 +233,7 @@ const (
 func (s *scanner) checkContentPart() {
 	var seen uint32
 	for n := 0; s.member(&n); {
-		switch string(s.key()) {
+		switch string(s.name) {
 		case "type":
 			s.once(&seen, partType)
 			s.strOrNull()
@@ -256,7 +256,7 @@ func (s *scanner) checkImageURL() {
 	var seen uint32
 	var buf [maxKeyLen]byte
 	for n := 0; s.member(&n); {
-		switch string(s.foldedKey(&buf)) {
+		switch string(s.foldedName(&buf)) {
 		case "url":
 			s.once(&seen, 1)
 			s.strOrNull()
@@ -289,7 +289,7 @@ func (s *scanner) checkToolCall() {
 	var seen uint32
 	var buf [maxKeyLen]byte
 	for n := 0; s.member(&n); {
-		switch string(s.foldedKey(&buf)) {
+		switch string(s.foldedName(&buf)) {
 		case "index":
 			s.once(&seen, 1)
 			s.intOrNull(strconv.IntSize)
@@ -315,7 +315,7 @@ func (s *scanner) checkFunctionCall() {
 	var seen uint32
 	var buf [maxKeyLen]byte
 	for n := 0; s.member(&n); {
-		switch string(s.foldedKey(&buf)) {
+		switch string(s.foldedName(&buf)) {
 		case "name":
 			s.once(&seen, 1)
 			s.strOrNull()
@@ -354,7 +354,7 @@ func (s *scanner) checkStreamOptions(r *Request) {
 	r.StreamOptions = true
 	var seen uint32
 	for n := 0; s.member(&n); {
-		switch string(s.key()) {
+		switch string(s.name) {
 		case "include_usage":
 			s.once(&seen, 1)
 			r.IncludeUsage = s.boolOrNull()
@@ -379,7 +379,7 @@ func (s *scanner) checkTools() {
 func (s *scanner) checkTool() {
 	var seen uint32
 	for n := 0; s.member(&n); {
-		switch string(s.key()) {
+		switch string(s.name) {
 		case "type":
 			s.once(&seen, 1)
 			s.strOrNull()
@@ -399,7 +399,7 @@ func (s *scanner) checkFunctionDefinition() {
 	var seen uint32
 	var buf [maxKeyLen]byte
 	for n := 0; s.member(&n); {
-		switch string(s.foldedKey(&buf)) {
+		switch string(s.foldedName(&buf)) {
 		case "name":
 			s.once(&seen, 1)
 			s.strOrNull()
