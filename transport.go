@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/llmproxy/llmproxy/internal/h1"
 )
 
 // Timeouts of the connection set-up done by NewTransport. Waiting for an
@@ -70,8 +72,14 @@ func NewTransport(cfg ProviderConfig) *http.Transport {
 }
 
 // NewHTTPClient returns the HTTP client a provider should use to reach its
-// upstream: it sends requests over a transport built by NewTransport(cfg)
-// and sets no Timeout, so the attempt's context bounds every request. It
+// upstream: it sends requests over a transport built by NewTransport(cfg),
+// except that plain http:// upstreams reached without a proxy (local
+// OpenAI-compatible servers, typically) are served by a lean HTTP/1.1
+// transport that does each request's work on the calling goroutine
+// (internal/h1: no per-request goroutine hand-offs; idle connections are
+// reused for at most a second, and a request with a replayable body on a
+// reused connection that failed before any byte of the answer is sent
+// once more on a new one). It sets no Timeout, so the attempt's context bounds every request. It
 // follows a redirect only to the same scheme and host as the request first
 // sent, and at most five of them, so that a key is never sent somewhere the
 // configuration did not name; a redirect it refuses reaches the caller as
@@ -80,7 +88,7 @@ func NewTransport(cfg ProviderConfig) *http.Transport {
 // Build one client per provider and call its CloseIdleConnections when the
 // provider is closed. The client is safe for concurrent use.
 func NewHTTPClient(cfg ProviderConfig) *http.Client {
-	return &http.Client{Transport: NewTransport(cfg), CheckRedirect: sameHostRedirects}
+	return &http.Client{Transport: h1.New(NewTransport(cfg)), CheckRedirect: sameHostRedirects}
 }
 
 // sameHostRedirects is the CheckRedirect policy of NewHTTPClient.
