@@ -60,5 +60,8 @@
 // speaks the OpenAI format implement RawChatCompleter and RawChatStreamer
 // to hand them over undecoded; a stream reader that implements
 // WaitNotifier lets the server flush only when no further chunk has
-// arrived.
+// arrived. A raw stream's chunks point into the reader's buffer and are
+// valid until the next Next (use Keep or RawChunk.Clone to hold one).
+// Clients built by NewHTTPClient reach plain http:// upstreams without
+// net/http's per-request goroutine hand-offs.
 package llmproxy
