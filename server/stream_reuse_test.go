@@ -47,8 +47,9 @@ type strmReuseReader struct {
 }
 
 func (r *strmReuseReader) Next() (*llmproxy.RawChunk, error) {
-	for i := range r.buf[:cap(r.buf)] {
-		r.buf[:cap(r.buf)][i] = '#'
+	full := r.buf[:cap(r.buf)]
+	for i := range full {
+		full[i] = '#'
 	}
 	if len(r.chunks) == 0 {
 		r.chunk = llmproxy.RawChunk{Data: r.buf[:7]} // garbage, if anyone still looks
