@@ -81,7 +81,7 @@ func ParseCompletionRequest(body []byte) (*CompletionRequest, error) {
 func (r *CompletionRequest) Validate() error {
 	switch {
 	case r.Model == "":
-		return invalidParam("model", "you must provide a model parameter")
+		return errNoModel()
 	case len(r.Prompt) == 0 || string(r.Prompt) == "null":
 		return invalidParam("prompt", "you must provide a prompt parameter")
 	}

@@ -54,14 +54,14 @@
 // # Forwarding bytes
 //
 // A server that speaks the OpenAI format to its clients need not decode
-// what it forwards: PeekChatRequest reads only a request's model and
-// stream flags, and ChatCompletionRaw and ChatCompletionStreamRaw return
-// the upstream's answer and chunks as JSON bytes. Providers whose upstream
-// speaks the OpenAI format implement RawChatCompleter and RawChatStreamer
-// to hand them over undecoded; a stream reader that implements
-// WaitNotifier lets the server flush only when no further chunk has
-// arrived. A raw stream's chunks point into the reader's buffer and are
-// valid until the next Next (use Keep or RawChunk.Clone to hold one).
-// Clients built by NewHTTPClient reach plain http:// upstreams without
-// net/http's per-request goroutine hand-offs.
+// what it forwards: ReadChatRequest reads only a request's model, stream
+// flag and stream_options.include_usage (with gjson) into a RawChatRequest,
+// and ChatCompletionRaw and ChatCompletionStreamRaw return the upstream's
+// answer and chunks as JSON bytes. Providers whose upstream speaks the
+// OpenAI format implement RawChatCompleter and RawChatStreamer to take the
+// client's bytes and hand the answers over undecoded; the others get the
+// request decoded once (RawChatRequest.Decode). A stream reader that
+// implements WaitNotifier lets the server flush only when no further chunk
+// has arrived. A raw stream's chunks point into the reader's buffer and
+// are valid until the next Next (use Keep or RawChunk.Clone to hold one).
 package llmproxy

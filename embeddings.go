@@ -76,7 +76,7 @@ func ParseEmbeddingRequest(body []byte) (*EmbeddingRequest, error) {
 func (r *EmbeddingRequest) Validate() error {
 	switch {
 	case r.Model == "":
-		return invalidParam("model", "you must provide a model parameter")
+		return errNoModel()
 	case len(r.Input) == 0 || string(r.Input) == "null":
 		return invalidParam("input", "you must provide an input parameter")
 	case r.EncodingFormat != "" && r.EncodingFormat != "float" && r.EncodingFormat != "base64":

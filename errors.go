@@ -353,6 +353,12 @@ func invalidParam(param, msg string) *Error {
 	return &Error{Kind: KindInvalidRequest, Param: param, Message: msg}
 }
 
+// errNoModel is the error of a request without a model.
+func errNoModel() *Error { return invalidParam("model", "you must provide a model parameter") }
+
+// errNoMessages is the error of a chat request without messages.
+func errNoMessages() *Error { return invalidParam("messages", "messages must be a non-empty array") }
+
 func indexParam(list string, i int, field string) string {
 	return fmt.Sprintf("%s[%d].%s", list, i, field)
 }

@@ -340,9 +340,6 @@ func (p *Proxy) ChatCompletion(ctx context.Context, req *ChatRequest) (*ChatResp
 	}
 	resp, info, err := routeOnce(ctx, p, endpointChat, req.Model, nil,
 		func(ctx context.Context, u *upstream) (*ChatResponse, error) {
-			if err := req.Decode(); err != nil {
-				return nil, err
-			}
 			return u.p.ChatCompletion(ctx, req)
 		})
 	if err != nil {

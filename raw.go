@@ -4,66 +4,183 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"sync"
+	"unicode/utf8"
 
-	"github.com/llmproxy/llmproxy/internal/peek"
+	"github.com/tidwall/gjson"
 )
 
 // The raw path serves a client that speaks the OpenAI format itself, such
 // as the server package: the client's request bytes go upstream as they
-// came and the upstream's answer bytes come back as they went, so that the
-// proxy reads only the members it needs (the model, the stream flag, the
-// usage, the content and finish markers of chunks) instead of decoding and
-// encoding every request, answer and chunk. Each fast path falls back to
-// the full decoder whenever it cannot vouch for the bytes, so that the
-// answers and errors are the same as on the decoded path.
+// came and the upstream's answer bytes come back as they went. The proxy
+// reads only the members it needs with a JSON library (gjson): a request's
+// model, stream flag and stream_options.include_usage; an answer's usage;
+// a chunk's content and finish markers. Validation of the members the proxy
+// does not read is the upstream's job. A provider that translates the
+// request (Anthropic, Cohere, …) gets it decoded, once, by
+// RawChatRequest.Decode, which checks the whole request.
 
-// PeekChatRequest is ParseChatRequest for a request that will most likely
-// be forwarded as it came: it checks body as ParseChatRequest does (and
-// returns the same errors) but, when it can, decodes only Model, Stream
-// and StreamOptions (include_usage). The other fields are decoded when
-// first needed: by Decode, Touch, or the proxy before it hands the request
-// to a provider that does not take raw requests (see RawChatCompleter).
-// Code that reads other fields of the request must call Decode first.
-// Since the request is decoded in place, one that is to be used by several
-// goroutines at once must be decoded (Decode) before it is shared.
-func PeekChatRequest(body []byte) (*ChatRequest, error) {
-	pk, ok := peek.ChatRequest(body)
-	if !ok {
-		return ParseChatRequest(body)
+// RawChatRequest is a client's chat completion request as its bytes, with
+// the members the proxy reads to route it.
+type RawChatRequest struct {
+	// Model is the "model" member of Body.
+	Model string
+	// Stream is the "stream" member of Body (false when absent or null).
+	Stream bool
+	// IncludeUsage is Body's "stream_options"."include_usage" (false when
+	// absent or null).
+	IncludeUsage bool
+	// Body is the request as the client sent it: a JSON object. It must
+	// not be modified.
+	Body []byte
+}
+
+// ReadChatRequest reads a client's chat completion request for the raw
+// path: body must be a JSON object (valid UTF-8) with a non-empty string
+// "model" and a non-empty "messages" array; "stream" must be a boolean
+// and "stream_options" an object whose "include_usage" is a boolean, when
+// they are given (null counts as absent), and none of these four members may
+// be given twice. Other members are not checked: that is the upstream's
+// job. Member names match exactly, as for the upstreams' parsers (see
+// ParseChatRequest). Failures are *Error
+// values of kind KindInvalidRequest naming the member. The request keeps
+// body, which the caller must not modify afterwards.
+func ReadChatRequest(body []byte) (*RawChatRequest, error) {
+	if !utf8.Valid(body) || !gjson.ValidBytes(body) {
+		// The decoder says what is wrong and where.
+		if err := decodeRequest(body, new(map[string]json.RawMessage)); err != nil {
+			return nil, err
+		}
+		return nil, &Error{Kind: KindInvalidRequest, Code: "invalid_json", Message: "the request body is not valid UTF-8 JSON"}
 	}
-	r := &ChatRequest{Model: pk.Model, Stream: pk.Stream, raw: body, shallow: true}
-	if pk.StreamOptions {
-		r.StreamOptions = &StreamOptions{IncludeUsage: pk.IncludeUsage}
-		r.peekedOpts = r.StreamOptions
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return nil, &Error{Kind: KindInvalidRequest, Code: "invalid_json",
+			Message: "the request body must be a JSON object, not " + jsonKind(root)}
+	}
+	// The members the proxy reads, each at most once: a second one would
+	// leave the proxy reading one and an upstream another.
+	var model, messages, stream, opts gjson.Result
+	var dup string
+	root.ForEach(func(k, v gjson.Result) bool {
+		var m *gjson.Result
+		switch k.Str {
+		case "model":
+			m = &model
+		case "messages":
+			m = &messages
+		case "stream":
+			m = &stream
+		case "stream_options":
+			m = &opts
+		default:
+			return true
+		}
+		if m.Exists() {
+			dup = k.Str
+			return false
+		}
+		*m = v
+		return true
+	})
+	if dup != "" {
+		return nil, invalidParam(dup, dup+" is given more than once")
+	}
+	r := &RawChatRequest{Body: body}
+	var err error
+	if r.Model, err = checkModel(model); err != nil {
+		return nil, err
+	}
+	if err := checkMessages(messages); err != nil {
+		return nil, err
+	}
+	if r.Stream, err = optionalBool(stream, "stream"); err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.Type == gjson.Null: // absent or null
+	case !opts.IsObject():
+		return nil, wrongType("stream_options", "an object", opts)
+	default:
+		if r.IncludeUsage, err = optionalBool(opts.Get("include_usage"), "stream_options.include_usage"); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
 
-// Decode decodes the fields of a request made by PeekChatRequest that are
-// not decoded yet; Model, Stream and StreamOptions keep the values they
-// have, which the caller may have changed. For any other request it does
-// nothing. The bytes were checked when the request was made, so it fails
-// only if they were modified since.
-func (r *ChatRequest) Decode() error {
-	if !r.shallow {
-		return nil
+// checkModel checks the "model" member of a request, the one rule every
+// request of every endpoint shares, and returns it.
+func checkModel(v gjson.Result) (string, error) {
+	if v.Exists() && v.Type != gjson.String && v.Type != gjson.Null {
+		return "", wrongType("model", "a string", v)
 	}
-	var full ChatRequest
-	if err := decodeRequest(r.raw, &full); err != nil {
-		return err
+	if v.Str == "" {
+		return "", errNoModel()
 	}
-	full.raw = r.raw
-	full.Model, full.Stream = r.Model, r.Stream
-	if r.StreamOptions != r.peekedOpts {
-		full.StreamOptions = r.StreamOptions
+	return v.Str, nil
+}
+
+// checkMessages checks the "messages" member of a chat request.
+func checkMessages(v gjson.Result) error {
+	if v.Exists() && v.Type != gjson.Null && !v.IsArray() {
+		return wrongType("messages", "an array", v)
 	}
-	*r = full
+	empty := true
+	if v.IsArray() {
+		v.ForEach(func(_, _ gjson.Result) bool { empty = false; return false })
+	}
+	if empty {
+		return errNoMessages()
+	}
 	return nil
 }
 
-// Shallow reports whether the request was made by PeekChatRequest and is
-// not decoded yet: only Model, Stream, StreamOptions and Raw are set.
-func (r *ChatRequest) Shallow() bool { return r.shallow }
+// optionalBool reads a boolean member that may be absent or null.
+func optionalBool(v gjson.Result, name string) (bool, error) {
+	switch v.Type {
+	case gjson.Null:
+		return false, nil
+	case gjson.True, gjson.False:
+		return v.Bool(), nil
+	}
+	return false, wrongType(name, "a boolean", v)
+}
+
+// wrongType is the error of a member of the wrong type, worded as
+// decodeRequest words it.
+func wrongType(name, want string, got gjson.Result) *Error {
+	return &Error{Kind: KindInvalidRequest, Code: "invalid_json", Param: name,
+		Message: name + " has the wrong type: expected " + want + ", got " + jsonKind(got)}
+}
+
+// jsonKind names the JSON type of v as encoding/json's errors do.
+func jsonKind(v gjson.Result) string {
+	switch {
+	case v.IsObject():
+		return "object"
+	case v.IsArray():
+		return "array"
+	case v.Type == gjson.String:
+		return "string"
+	case v.Type == gjson.Number:
+		return "number"
+	case v.Type == gjson.True, v.Type == gjson.False:
+		return "bool"
+	}
+	return "null"
+}
+
+// Decode decodes and validates the whole request, for a provider that
+// translates it (see ParseChatRequest), with Model taken from r.
+func (r *RawChatRequest) Decode() (*ChatRequest, error) {
+	req, err := ParseChatRequest(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Model = r.Model
+	return req, nil
+}
 
 // RawAnswer is a whole answer as the JSON bytes of the OpenAI format: what
 // a server sends its client.
@@ -78,13 +195,12 @@ type RawAnswer struct {
 	ProxyInfo *ProxyInfo
 }
 
-// RawChatCompleter is a Provider whose chat answers are OpenAI-format JSON
-// that it can return undecoded. The request it is given may be shallow
-// (see PeekChatRequest): it sends req.Raw() as it is when it can, and
-// calls req.Decode before it reads any other field than Model, Stream and
-// StreamOptions.
+// RawChatCompleter is a Provider that takes chat requests as the client's
+// OpenAI-format bytes and returns its answers undecoded: it sends req.Body
+// as it is when it can (and decodes it with req.Decode when it must change
+// it), and must not modify req.
 type RawChatCompleter interface {
-	ChatCompletionRaw(ctx context.Context, req *ChatRequest) (*RawAnswer, error)
+	ChatCompletionRaw(ctx context.Context, req *RawChatRequest) (*RawAnswer, error)
 }
 
 // RawChatStreamer is a Provider that streams chat chunks as OpenAI-format
@@ -93,7 +209,7 @@ type RawChatCompleter interface {
 // chunk it returns is valid only until the next call of Next, so that
 // chunks can pass through without a copy or an allocation each.
 type RawChatStreamer interface {
-	ChatCompletionStreamRaw(ctx context.Context, req *ChatRequest) (ChunkReader[*RawChunk], error)
+	ChatCompletionStreamRaw(ctx context.Context, req *RawChatRequest) (ChunkReader[*RawChunk], error)
 }
 
 // RawChunk is one streamed chat chunk as the JSON bytes of the OpenAI
@@ -150,23 +266,23 @@ func RawChatChunk(c *ChatChunk) (*RawChunk, error) {
 }
 
 // ChatCompletionRaw answers req like ChatCompletion, but as the answer's
-// OpenAI-format JSON bytes: providers that implement RawChatCompleter hand
-// them over undecoded, the others' answers are encoded (or passed on as
-// the upstream's bytes when they kept them). req may come from
-// PeekChatRequest; it is decoded for the providers that need its fields.
-func (p *Proxy) ChatCompletionRaw(ctx context.Context, req *ChatRequest) (*RawAnswer, error) {
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
+// OpenAI-format JSON bytes: providers that implement RawChatCompleter take
+// the client's bytes and hand the answer over undecoded; for the others
+// the request is decoded (once, however many of them are tried) and their
+// answers are encoded, or passed on as the upstream's bytes when they kept
+// them.
+func (p *Proxy) ChatCompletionRaw(ctx context.Context, req *RawChatRequest) (*RawAnswer, error) {
+	decoded := sync.OnceValues(req.Decode)
 	ans, info, err := routeOnce(ctx, p, endpointChat, req.Model, nil,
 		func(ctx context.Context, u *upstream) (*RawAnswer, error) {
 			if rc, ok := u.p.(RawChatCompleter); ok {
 				return rc.ChatCompletionRaw(ctx, req)
 			}
-			if err := req.Decode(); err != nil {
+			dreq, err := decoded()
+			if err != nil {
 				return nil, err
 			}
-			resp, err := u.p.ChatCompletion(ctx, req)
+			resp, err := u.p.ChatCompletion(ctx, dreq)
 			if err != nil {
 				return nil, err
 			}
@@ -193,25 +309,24 @@ func rawChatAnswer(resp *ChatResponse) (*RawAnswer, error) {
 
 // ChatCompletionStreamRaw opens a stream like ChatCompletionStream whose
 // chunks are OpenAI-format JSON bytes: providers that implement
-// RawChatStreamer hand them over undecoded, the others' chunks are encoded
-// (or passed on as the upstream's bytes when they kept them). req may come
-// from PeekChatRequest. The caller must Close the stream. A chunk the
-// stream's Current returns is valid until the next call of Next (see
-// RawChatStreamer); Clone it to keep it longer.
-func (p *Proxy) ChatCompletionStreamRaw(ctx context.Context, req *ChatRequest) (*Stream[*RawChunk], error) {
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
-	dropUsage := req.StreamOptions == nil || !req.StreamOptions.IncludeUsage
-	return streamRoute(ctx, p, endpointChat, req.Model, nil, dropUsage,
+// RawChatStreamer take the client's bytes and hand the chunks over
+// undecoded; for the others the request is decoded (once) and their chunks
+// are encoded, or passed on as the upstream's bytes when they kept them.
+// The caller must Close the stream. A chunk the stream's Current returns
+// is valid until the next call of Next (see RawChatStreamer); Clone it to
+// keep it longer.
+func (p *Proxy) ChatCompletionStreamRaw(ctx context.Context, req *RawChatRequest) (*Stream[*RawChunk], error) {
+	decoded := sync.OnceValues(req.Decode)
+	return streamRoute(ctx, p, endpointChat, req.Model, nil, !req.IncludeUsage,
 		func(ctx context.Context, u *upstream) (ChunkReader[*RawChunk], error) {
 			if rs, ok := u.p.(RawChatStreamer); ok {
 				return rs.ChatCompletionStreamRaw(ctx, req)
 			}
-			if err := req.Decode(); err != nil {
+			dreq, err := decoded()
+			if err != nil {
 				return nil, err
 			}
-			r, err := openChatChunks(ctx, u.p, req)
+			r, err := openChatChunks(ctx, u.p, dreq)
 			if err != nil {
 				return nil, err
 			}

@@ -3,6 +3,7 @@ package llmproxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"testing"
 
@@ -13,76 +14,66 @@ const rawTestBody = `{"model":"m","messages":[{"role":"system","content":"Be bri
 	`{"role":"user","content":"hi","x_vendor":1}],"max_tokens":64,"temperature":0,"seed":7,` +
 	`"stream":true,"stream_options":{"include_usage":true}}`
 
-func TestPeekChatRequestIsShallowAndDecodes(t *testing.T) {
-	r, err := PeekChatRequest([]byte(rawTestBody))
+func TestReadChatRequestReadsWhatTheProxyNeeds(t *testing.T) {
+	r, err := ReadChatRequest([]byte(rawTestBody))
 	require.NoError(t, err)
-	require.True(t, r.Shallow(), "the common shape takes the fast path")
 	require.Equal(t, "m", r.Model)
 	require.True(t, r.Stream)
-	require.NotNil(t, r.StreamOptions)
-	require.True(t, r.StreamOptions.IncludeUsage)
-	require.Empty(t, r.Messages, "the messages are not decoded yet")
-	require.NoError(t, r.Validate(), "a peeked request was checked when it was made")
-	b, err := json.Marshal(r)
-	require.NoError(t, err)
-	require.JSONEq(t, rawTestBody, string(b), "a shallow request encodes as its whole self")
-	changed := *r
-	changed.Model = "other"
-	b, err = json.Marshal(&changed)
-	require.NoError(t, err)
-	require.Contains(t, string(b), `"model":"other"`, "a changed field is encoded")
-	require.Contains(t, string(b), `"seed":7`)
+	require.True(t, r.IncludeUsage)
+	require.Equal(t, rawTestBody, string(r.Body), "the request keeps the client's bytes")
 
-	full, err := ParseChatRequest([]byte(rawTestBody))
+	full, err := r.Decode()
 	require.NoError(t, err)
-	require.NoError(t, r.Decode())
-	require.False(t, r.Shallow())
-	require.Equal(t, full, r, "Decode gives what ParseChatRequest gives")
-	require.NoError(t, r.Decode(), "Decode is idempotent")
-}
-
-func TestPeekChatRequestDecodeKeepsChangedFields(t *testing.T) {
-	r, err := PeekChatRequest([]byte(rawTestBody))
+	want, err := ParseChatRequest([]byte(rawTestBody))
 	require.NoError(t, err)
-	require.True(t, r.Shallow())
-	cp := *r
-	cp.Model, cp.Stream, cp.StreamOptions = "other", false, nil
-	cp.Touch()
-	require.Nil(t, cp.Raw())
-	require.Equal(t, "other", cp.Model)
-	require.False(t, cp.Stream)
-	require.Nil(t, cp.StreamOptions)
-	require.Len(t, cp.Messages, 2, "Touch decodes the rest first")
-	require.Equal(t, json.RawMessage("7"), cp.Extra["seed"])
-	require.True(t, r.Shallow(), "the original is untouched")
+	require.Equal(t, want, full, "Decode gives what ParseChatRequest gives")
 
-	// Unchanged stream options are the decoded ones, Extra included.
-	r2, err := PeekChatRequest([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],` +
-		`"stream":true,"stream_options":{"include_usage":false,"x":1}}`))
+	r.Model = "other"
+	full, err = r.Decode()
 	require.NoError(t, err)
-	require.True(t, r2.Shallow())
-	require.NoError(t, r2.Decode())
-	require.Equal(t, json.RawMessage("1"), r2.StreamOptions.Extra["x"])
-}
+	require.Equal(t, "other", full.Model, "Decode takes the model from the raw request")
 
-func TestPeekChatRequestErrorsAreParseErrors(t *testing.T) {
-	for _, body := range []string{
-		`{"model":"m"}`,
-		`{"model":"","messages":[{"role":"user","content":"x"}]}`,
-		`{"model":"m","messages":[]}`,
-		`{"model":"m","messages":[{"content":"x"}]}`,
-		`{"model":"m","messages":[{"role":"user","content":5}]}`,
-		`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1.5}`,
-		`{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3}`,
-		`{"model":5,"messages":[{"role":"user","content":"x"}]}`,
-		`{"model":"m","messages":[{"role":"user","content":"x"}]`,
-		`[]`,
-		`{"MODEL":"m","messages":[{"role":"user","content":"x"}]}`,
+	for body, want := range map[string]RawChatRequest{
+		`{"model":"m","messages":[1]}`:                                                         {Model: "m"},
+		`{"model":"m","messages":[{}],"stream":null,"stream_options":null}`:                    {Model: "m"},
+		`{"model":"m","messages":[{}],"stream":false,"stream_options":{"x":1}}`:                {Model: "m"},
+		`{"model":"m","messages":[{}],"stream":true,"stream_options":{"include_usage":false}}`: {Model: "m", Stream: true},
+		` {"mod\u0065l":"m\u00e9","messages":[{}],"MODEL":"x"} `:                               {Model: "mé"},
+		`{"model":"m","messages":[{"role":"user","content":5}],"temperature":9}`:               {Model: "m"},
 	} {
-		_, want := ParseChatRequest([]byte(body))
-		require.Error(t, want, body)
-		_, got := PeekChatRequest([]byte(body))
-		require.Equal(t, want, got, body)
+		got, err := ReadChatRequest([]byte(body))
+		require.NoError(t, err, body)
+		want.Body = []byte(body)
+		require.Equal(t, &want, got, body)
+	}
+}
+
+func TestReadChatRequestErrors(t *testing.T) {
+	for body, param := range map[string]string{
+		`{"model":"m"}`: "messages",
+		`{"model":"","messages":[{"role":"user","content":"x"}]}`:            "model",
+		`{"model":"m","messages":[]}`:                                        "messages",
+		`{"model":"m","messages":{}}`:                                        "messages",
+		`{"model":5,"messages":[{"role":"user","content":"x"}]}`:             "model",
+		`{"MODEL":"m","messages":[{"role":"user","content":"x"}]}`:           "model",
+		`{"model":"m","messages":[{}],"stream":"yes"}`:                       "stream",
+		`{"model":"m","messages":[{}],"stream_options":true}`:                "stream_options",
+		`{"model":"m","messages":[{}],"stream_options":{"include_usage":1}}`: "stream_options.include_usage",
+		`{"model":"a","messages":[{}],"model":"b"}`:                          "model",
+		`{"model":"m","messages":[{}],"stream":true,"stream":false}`:         "stream",
+		`{"model":"m","messages":[{"role":"user","content":"x"}]`:            "",
+		`[]`:  "",
+		`"x"`: "",
+		"{\"model\":\"m\xff\",\"messages\":[{}]}": "",
+		``: "",
+	} {
+		_, err := ReadChatRequest([]byte(body))
+		require.Error(t, err, body)
+		e, ok := errors.AsType[*Error](err)
+		require.True(t, ok, body)
+		require.Equal(t, KindInvalidRequest, e.Kind, body)
+		require.Equal(t, param, e.Param, body)
+		require.NotEmpty(t, e.Message, body)
 	}
 }
 
@@ -131,9 +122,8 @@ func newRawRecorderProxy(t *testing.T, name string) (*Proxy, *rawRecorder) {
 
 func TestChatCompletionRawDecodesForOtherProviders(t *testing.T) {
 	px, rec := newRawRecorderProxy(t, "rec-nonstream")
-	req, err := PeekChatRequest([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+	req, err := ReadChatRequest([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
 	require.NoError(t, err)
-	require.True(t, req.Shallow())
 	ans, err := px.ChatCompletionRaw(t.Context(), req)
 	require.NoError(t, err)
 	require.Len(t, rec.reqs, 1)
@@ -153,7 +143,11 @@ func TestChatCompletionStreamRawFromDecodedChunks(t *testing.T) {
 	for _, include := range []bool{false, true} {
 		p := &stProvider{name: "a", scripts: [][]stStep{script}}
 		px := newStreamProxy(t, p)
-		s, err := px.ChatCompletionStreamRaw(t.Context(), streamReq(include))
+		body, err := json.Marshal(streamReq(include))
+		require.NoError(t, err)
+		req, err := ReadChatRequest(body)
+		require.NoError(t, err)
+		s, err := px.ChatCompletionStreamRaw(t.Context(), req)
 		require.NoError(t, err)
 		var text string
 		n, final := 0, 0

@@ -413,9 +413,6 @@ func (p *Proxy) ChatCompletionStream(ctx context.Context, req *ChatRequest) (*Ch
 	dropUsage := req.StreamOptions == nil || !req.StreamOptions.IncludeUsage
 	return streamRoute(ctx, p, endpointChat, req.Model, nil, dropUsage,
 		func(ctx context.Context, u *upstream) (ChunkReader[*ChatChunk], error) {
-			if err := req.Decode(); err != nil {
-				return nil, err
-			}
 			return openChatChunks(ctx, u.p, req)
 		})
 }

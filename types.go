@@ -9,12 +9,8 @@ import (
 // ChatRequest is an OpenAI chat completion request. The fields the proxy
 // reads or translates are modelled; every other member the client sent
 // (tools options, response_format, reasoning_effort, vendor extras, …) is
-// kept in Extra and reaches an OpenAI-compatible upstream unchanged.
-//
-// A ChatRequest decoded by ParseChatRequest also remembers the client's
-// original bytes, which OpenAI-format providers forward as they are when the
-// request was not changed. Code that modifies a parsed request must call
-// Touch so that the modified form is sent instead.
+// kept in Extra and reaches an OpenAI-compatible upstream unchanged. (A
+// server that forwards a client's bytes as they came uses RawChatRequest.)
 type ChatRequest struct {
 	Model               string          `json:"model"`
 	Messages            []Message       `json:"messages"`
@@ -33,28 +29,12 @@ type ChatRequest struct {
 
 	// Extra holds the members not modelled above, forwarded verbatim.
 	Extra Extra `json:"-"`
-
-	raw []byte
-	// shallow marks a request made by PeekChatRequest whose fields other
-	// than Model, Stream and StreamOptions are not decoded yet.
-	shallow bool
-	// peekedOpts is the StreamOptions PeekChatRequest set, to tell it
-	// from one the caller set since.
-	peekedOpts *StreamOptions
 }
 
 type chatRequestJSON ChatRequest
 
-// MarshalJSON encodes the request with its Extra members; a request made
-// by PeekChatRequest and not decoded yet is encoded from a decoded copy.
+// MarshalJSON encodes the request with its Extra members.
 func (r *ChatRequest) MarshalJSON() ([]byte, error) {
-	if r.shallow {
-		cp := *r
-		if err := cp.Decode(); err != nil {
-			return nil, err
-		}
-		r = &cp
-	}
 	return marshalWithExtra((*chatRequestJSON)(r), r.Extra)
 }
 
@@ -65,25 +45,8 @@ func (r *ChatRequest) UnmarshalJSON(data []byte) error {
 	return err
 }
 
-// Raw returns the bytes the request was parsed from, or nil when it was
-// built in code or changed after parsing (see Touch).
-func (r *ChatRequest) Raw() []byte { return r.raw }
-
-// Touch forgets the original bytes of a parsed request, so that providers
-// encode the request from its fields. Call it after changing a parsed
-// request; a request made by PeekChatRequest is decoded first, so that its
-// fields are complete.
-func (r *ChatRequest) Touch() {
-	if r.shallow {
-		// Cannot fail: PeekChatRequest vouched for the bytes.
-		_ = r.Decode()
-	}
-	r.raw = nil
-}
-
 // ParseChatRequest decodes a chat completion request from a client's body
-// and validates its shape. The returned request remembers body (see Raw);
-// the caller must not modify body afterwards.
+// and validates it (see Validate).
 func ParseChatRequest(body []byte) (*ChatRequest, error) {
 	var r ChatRequest
 	if err := decodeRequest(body, &r); err != nil {
@@ -92,23 +55,19 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	r.raw = body
 	return &r, nil
 }
 
 // Validate checks the parts of the request that the proxy relies on and
-// returns an *Error of kind KindInvalidRequest naming the first problem. A
-// request made by PeekChatRequest was checked when it was made and is
-// valid.
+// returns an *Error of kind KindInvalidRequest naming the first problem.
+// Its first two rules, a model and messages, are those ReadChatRequest
+// checks too.
 func (r *ChatRequest) Validate() error {
-	if r.shallow {
-		return nil
-	}
 	switch {
 	case r.Model == "":
-		return invalidParam("model", "you must provide a model parameter")
+		return errNoModel()
 	case len(r.Messages) == 0:
-		return invalidParam("messages", "messages must be a non-empty array")
+		return errNoMessages()
 	}
 	for i := range r.Messages {
 		if r.Messages[i].Role == "" {

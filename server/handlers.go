@@ -66,9 +66,9 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// The request and the answer pass through as bytes: PeekChatRequest
+	// The request and the answer pass through as bytes: ReadChatRequest
 	// and the raw methods read only what the proxy needs of them.
-	req, err := llmproxy.PeekChatRequest(body)
+	req, err := llmproxy.ReadChatRequest(body)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -36,7 +36,7 @@ func (p *strmReuseProvider) ChatCompletion(context.Context, *llmproxy.ChatReques
 	return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Message: "not used"}
 }
 
-func (p *strmReuseProvider) ChatCompletionStreamRaw(context.Context, *llmproxy.ChatRequest) (llmproxy.ChunkReader[*llmproxy.RawChunk], error) {
+func (p *strmReuseProvider) ChatCompletionStreamRaw(context.Context, *llmproxy.RawChatRequest) (llmproxy.ChunkReader[*llmproxy.RawChunk], error) {
 	return &strmReuseReader{chunks: p.chunks, buf: make([]byte, 0, 512)}, nil
 }
 

@@ -212,6 +212,8 @@ func TestTranslateChat(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			req := chatRequest(t, tc.client)
+			before, jerr := json.Marshal(req)
+			require.NoError(t, jerr)
 			def := tc.defaultMax
 			if def == 0 {
 				def = DefaultMaxTokens
@@ -221,7 +223,9 @@ func TestTranslateChat(t *testing.T) {
 			b, jerr := json.Marshal(mr)
 			require.NoError(t, jerr)
 			assert.JSONEq(t, tc.want, string(b))
-			assert.NotEmpty(t, req.Raw(), "the client's request is not modified")
+			after, jerr := json.Marshal(req)
+			require.NoError(t, jerr)
+			assert.Equal(t, string(before), string(after), "the client's request is not modified")
 			assert.Empty(t, validateMessagesProblem(b), "the fake upstream accepts the translation")
 		})
 	}

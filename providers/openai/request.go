@@ -9,30 +9,17 @@ import (
 )
 
 // chatBody returns the bytes to send for a non-streamed chat request: the
-// client's own bytes when nothing needs changing, otherwise the encoding of
-// a changed copy (the flavor's fixes applied, a stream flag dropped since
-// the answer is read whole). req is never modified, except that a shallow
-// request (see llmproxy.PeekChatRequest) is decoded when its fields are
-// needed.
+// encoding of req with the flavor's fixes applied and without its stream
+// members, since the answer is read whole. req is never modified.
 func (p *Provider) chatBody(req *llmproxy.ChatRequest) ([]byte, error) {
-	if raw := req.Raw(); raw != nil && !req.Stream && p.flavor.fixChat == nil {
-		return raw, nil
-	}
-	if err := req.Decode(); err != nil {
-		return nil, err
-	}
 	send := req
-	if send.Stream {
+	if send.Stream || send.StreamOptions != nil {
 		cp := *send
 		cp.Stream, cp.StreamOptions = false, nil
-		cp.Touch()
 		send = &cp
 	}
 	if p.flavor.fixChat != nil {
 		send = p.flavor.fixChat(send)
-	}
-	if raw := send.Raw(); raw != nil {
-		return raw, nil
 	}
 	return p.encode(send)
 }
@@ -64,8 +51,7 @@ func (p *Provider) embeddingBody(req *llmproxy.EmbeddingRequest) ([]byte, error)
 func (p *Provider) encode(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name,
-			Message: "could not encode the upstream request", Err: err}
+		return nil, p.encodeFailure(err)
 	}
 	return b, nil
 }
@@ -74,8 +60,8 @@ func (p *Provider) encode(v any) ([]byte, error) {
 // Perplexity requires (system messages first, then strictly alternating
 // user and assistant): system messages are moved to the front in their
 // order, and consecutive messages of the same role are merged into one. A
-// request that already has that shape is returned as it is, keeping its
-// raw bytes; otherwise the result is a copy and req is not modified.
+// request that already has that shape is returned as it is; otherwise the
+// result is a copy and req is not modified.
 func mergeForAlternation(req *llmproxy.ChatRequest) *llmproxy.ChatRequest {
 	if !needsMerge(req.Messages) {
 		return req
@@ -101,7 +87,6 @@ func mergeForAlternation(req *llmproxy.ChatRequest) *llmproxy.ChatRequest {
 	}
 	cp := *req
 	cp.Messages = out
-	cp.Touch()
 	return &cp
 }
 

@@ -63,13 +63,11 @@ func TestMergeForAlternation(t *testing.T) {
 			after, err := json.Marshal(req)
 			require.NoError(t, err)
 			assert.JSONEq(t, string(before), string(after), "the input request is not modified")
-			assert.Equal(t, body, string(req.Raw()))
 			if c.want == "" {
 				assert.Same(t, req, got)
 				return
 			}
 			assert.NotSame(t, req, got)
-			assert.Nil(t, got.Raw(), "a changed request is encoded from its fields")
 			enc, err := json.Marshal(got)
 			require.NoError(t, err)
 			assert.JSONEq(t, `{"model":"sonar","messages":`+c.want+`,"search_mode":"academic"}`, string(enc))

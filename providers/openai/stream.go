@@ -9,7 +9,6 @@ import (
 	"net/http"
 
 	"github.com/llmproxy/llmproxy"
-	"github.com/llmproxy/llmproxy/internal/jsonx"
 	"github.com/llmproxy/llmproxy/sse"
 )
 
@@ -35,12 +34,11 @@ func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatR
 func (p *Provider) openChatStream(ctx context.Context, req *llmproxy.ChatRequest) (*http.Response, error) {
 	send := req
 	if p.flavor.fixChat != nil {
-		if err := req.Decode(); err != nil {
-			return nil, err
-		}
 		send = p.flavor.fixChat(send)
 	}
-	body, err := p.streamBody(send, send.Raw(), send.Stream, send.StreamOptions)
+	cp := *send
+	cp.Stream, cp.StreamOptions = true, withUsage(send.StreamOptions, p.flavor.streamUsage)
+	body, err := p.encode(&cp)
 	if err != nil {
 		return nil, err
 	}
@@ -48,11 +46,22 @@ func (p *Provider) openChatStream(ctx context.Context, req *llmproxy.ChatRequest
 }
 
 // CompletionStream opens a streamed legacy text completion (see
-// ChatCompletionStream).
+// ChatCompletionStream): a request parsed from a client goes out as its
+// bytes, with the stream members set where missing.
 func (p listingProvider) CompletionStream(ctx context.Context, req *llmproxy.CompletionRequest) (llmproxy.ChunkReader[*llmproxy.CompletionResponse], error) {
-	body, err := p.streamBody(req, req.Raw(), req.Stream, req.StreamOptions)
-	if err != nil {
-		return nil, err
+	wantUsage := p.flavor.streamUsage && (req.StreamOptions == nil || !req.StreamOptions.IncludeUsage)
+	var body []byte
+	var err error
+	if raw := req.Raw(); raw != nil {
+		if body, err = streamingBody(raw, req.Stream, wantUsage); err != nil {
+			return nil, p.encodeFailure(err)
+		}
+	} else {
+		cp := *req
+		cp.Stream, cp.StreamOptions = true, withUsage(req.StreamOptions, wantUsage)
+		if body, err = p.encode(&cp); err != nil {
+			return nil, err
+		}
 	}
 	resp, err := p.openStream(ctx, "/completions", body)
 	if err != nil {
@@ -61,48 +70,10 @@ func (p listingProvider) CompletionStream(ctx context.Context, req *llmproxy.Com
 	return newStreamReader(ctx, p.Provider, resp, owned(p.decodeCompletionChunk)), nil
 }
 
-// streamBody returns the bytes of a streamed request: raw when it already
-// asks for a stream (and for usage, where the flavor supports it), raw with
-// the missing members appended when that is all that is missing, or the
-// encoding of req otherwise. req is the request value (for encoding).
-func (p *Provider) streamBody(req any, raw []byte, stream bool, opts *llmproxy.StreamOptions) ([]byte, error) {
-	wantUsage := p.flavor.streamUsage && (opts == nil || !opts.IncludeUsage)
-	if raw != nil && stream && !wantUsage {
-		return raw, nil
-	}
-	if raw != nil && opts == nil {
-		out := raw
-		if !stream {
-			out = appendMember(out, "stream", []byte("true"))
-		}
-		if wantUsage {
-			out = appendMember(out, "stream_options", []byte(`{"include_usage":true}`))
-		}
-		if out != nil {
-			return out, nil
-		}
-	}
-	// Encode a copy with the stream members set.
-	switch r := req.(type) {
-	case *llmproxy.ChatRequest:
-		if err := r.Decode(); err != nil {
-			return nil, err
-		}
-		cp := *r
-		cp.Stream, cp.StreamOptions = true, withUsage(r.StreamOptions, wantUsage)
-		return p.encode(&cp)
-	case *llmproxy.CompletionRequest:
-		cp := *r
-		cp.Stream, cp.StreamOptions = true, withUsage(r.StreamOptions, wantUsage)
-		return p.encode(&cp)
-	}
-	return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name, Message: "unknown request type"}
-}
-
 // withUsage returns opts with include_usage switched on when want is true,
 // without modifying opts.
 func withUsage(opts *llmproxy.StreamOptions, want bool) *llmproxy.StreamOptions {
-	if !want {
+	if !want || (opts != nil && opts.IncludeUsage) {
 		return opts
 	}
 	cp := llmproxy.StreamOptions{IncludeUsage: true}
@@ -110,27 +81,6 @@ func withUsage(opts *llmproxy.StreamOptions, want bool) *llmproxy.StreamOptions 
 		cp.Extra = opts.Extra
 	}
 	return &cp
-}
-
-// appendMember returns a copy of the JSON object obj with the member
-// "key": value added before its closing brace, or nil when obj does not end
-// like an object. obj itself is not modified.
-func appendMember(obj []byte, key string, value []byte) []byte {
-	open, more, ok := jsonx.OpenObject(obj)
-	if !ok {
-		return nil
-	}
-	open = bytes.TrimRight(open, " \t\r\n") // no space before the comma
-	out := make([]byte, 0, len(open)+len(key)+len(value)+8)
-	out = append(out, open...)
-	if more {
-		out = append(out, ',')
-	}
-	out = append(out, '"')
-	out = append(out, key...)
-	out = append(out, '"', ':')
-	out = append(out, value...)
-	return append(out, '}')
 }
 
 // openStream sends a streamed request and returns the answer once the

@@ -109,6 +109,18 @@ func openChat(t *testing.T, p llmproxy.Provider, body string) llmproxy.ChunkRead
 	return r
 }
 
+// openRawChat is openChat on the raw path: the client's bytes go upstream.
+func openRawChat(t *testing.T, p llmproxy.Provider, body string) llmproxy.ChunkReader[*llmproxy.RawChunk] {
+	t.Helper()
+	s, ok := p.(llmproxy.RawChatStreamer)
+	require.True(t, ok, "%T is not a RawChatStreamer", p)
+	req, err := llmproxy.ReadChatRequest([]byte(body))
+	require.NoError(t, err)
+	r, err := s.ChatCompletionStreamRaw(context.Background(), req)
+	require.NoError(t, err)
+	return r
+}
+
 // drain reads a stream until it ends and closes it; it returns the chunks
 // and the error that ended it (nil for a clean end).
 func drain[T any](t *testing.T, r llmproxy.ChunkReader[T]) ([]T, error) {
@@ -156,9 +168,16 @@ func TestStreamOpenAIWireBytes(t *testing.T) {
 	assert.Equal(t, "text/event-stream", got.header.Get("Accept"))
 	assert.Equal(t, "application/json", got.header.Get("Content-Type"))
 	assert.Equal(t, "Bearer "+testKey, got.header.Get("Authorization"))
-	assert.Equal(t,
+	assert.JSONEq(t,
 		`{"model": "gpt-4o-mini", "messages":[{"role":"user","content":"Hi"}], "stream": true, "x_vendor":{"a":1},"stream_options":{"include_usage":true}}`,
-		string(got.body), "the client's bytes with include_usage appended")
+		string(got.body), "the request with include_usage")
+
+	// On the raw path, the client's bytes go with include_usage added.
+	_, err = drain(t, openRawChat(t, p, streamClientChat))
+	require.NoError(t, err)
+	assert.Equal(t,
+		`{"model": "gpt-4o-mini", "messages":[{"role":"user","content":"Hi"}], "stream": true, "x_vendor":{"a":1} ,"stream_options":{"include_usage":true}}`,
+		string(up.last(t).body), "the client's bytes with include_usage added")
 
 	require.Len(t, chunks, len(payloads))
 	for i, c := range chunks {
@@ -184,7 +203,7 @@ func TestStreamRequestBody(t *testing.T) {
 		up := newSSEUpstream(t, sseHandler(stream...))
 		p := newTestProvider(t, "openai", up.URL+"/v1")
 		body := `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi"}]}`
-		_, err := drain(t, openChat(t, p, body))
+		_, err := drain(t, openRawChat(t, p, body))
 		require.NoError(t, err)
 		assert.Equal(t, body, string(up.last(t).body))
 	})
@@ -193,7 +212,7 @@ func TestStreamRequestBody(t *testing.T) {
 		up := newSSEUpstream(t, sseHandler(stream...))
 		p := newTestProvider(t, "openai", up.URL+"/v1")
 		body := "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}\n"
-		_, err := drain(t, openChat(t, p, body))
+		_, err := drain(t, openRawChat(t, p, body))
 		require.NoError(t, err)
 		assert.Equal(t, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true}}`,
 			string(up.last(t).body))
@@ -203,7 +222,7 @@ func TestStreamRequestBody(t *testing.T) {
 		up := newSSEUpstream(t, sseHandler(stream...))
 		p := newTestProvider(t, "openai", up.URL+"/v1")
 		body := `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_obfuscation":false},"messages":[{"role":"user","content":"Hi"}],"x_vendor":7}`
-		_, err := drain(t, openChat(t, p, body))
+		_, err := drain(t, openRawChat(t, p, body))
 		require.NoError(t, err)
 		var sent map[string]json.RawMessage
 		require.NoError(t, json.Unmarshal(up.last(t).body, &sent), "body: %s", up.last(t).body)
@@ -233,11 +252,11 @@ func TestStreamRequestBody(t *testing.T) {
 	t.Run("flavors without include_usage get none", func(t *testing.T) {
 		up := newSSEUpstream(t, sseHandler(stream...))
 		p := newTestProvider(t, "perplexity", up.URL)
-		_, err := drain(t, openChat(t, p, streamClientChat))
+		_, err := drain(t, openRawChat(t, p, streamClientChat))
 		require.NoError(t, err)
 		got := up.last(t)
 		assert.Equal(t, "/chat/completions", got.path)
-		assert.Equal(t, streamClientChat, string(got.body))
+		assert.JSONEq(t, streamClientChat, string(got.body))
 	})
 }
 
@@ -456,7 +475,7 @@ func TestStreamBlackboxNone(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, chunks, 2)
 	assert.Equal(t, "/chat/completions", up.last(t).path)
-	assert.Equal(t, streamClientChat, string(up.last(t).body), "blackbox is not sent stream_options")
+	assert.JSONEq(t, streamClientChat, string(up.last(t).body), "blackbox is not sent stream_options")
 	assert.Equal(t, "None of it", chunksText(chunks), "free text is kept")
 	assert.Equal(t,
 		`{"id":"gen-1770768220-Xk2","provider":"OpenAI","model":"blackboxai/openai/gpt-4","object":"chat.completion.chunk","created":1770768220,"system_fingerprint":null,"choices":[{"index":0,"delta":{"role":"assistant","content":"None of it","tool_calls":null,"function_call":null},"finish_reason":null,"logprobs":null}]}`,
