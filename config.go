@@ -171,8 +171,6 @@ type ProviderConfig struct {
 	// MaxConnections caps the open connections to the provider; default 100.
 	MaxConnections int `mapstructure:"max_connections"`
 	// KeepaliveTimeout is how long an idle connection is kept; default 90 s.
-	// Connections to plain http:// upstreams reached without a proxy are
-	// reused for at most 1 s of idleness (see NewHTTPClient).
 	KeepaliveTimeout time.Duration `mapstructure:"keepalive_timeout"`
 	// CustomHeaders are sent with every request to the provider.
 	CustomHeaders map[string]string `mapstructure:"custom_headers"`

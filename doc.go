@@ -62,6 +62,4 @@
 // WaitNotifier lets the server flush only when no further chunk has
 // arrived. A raw stream's chunks point into the reader's buffer and are
 // valid until the next Next (use Keep or RawChunk.Clone to hold one).
-// Clients built by NewHTTPClient reach plain http:// upstreams without
-// net/http's per-request goroutine hand-offs.
 package llmproxy
