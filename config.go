@@ -3,6 +3,7 @@ package llmproxy
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -171,10 +172,10 @@ type ProviderConfig struct {
 	// MaxConnections caps the open connections to the provider; default 100.
 	MaxConnections int `mapstructure:"max_connections"`
 	// KeepaliveTimeout is how long an idle connection is kept; default 90 s.
-	// Connections to plain http:// upstreams reached without a proxy are
-	// reused for at most 1 s of idleness (see NewHTTPClient).
 	KeepaliveTimeout time.Duration `mapstructure:"keepalive_timeout"`
-	// CustomHeaders are sent with every request to the provider.
+	// CustomHeaders are sent with every request to the provider. They may
+	// not set Idempotency-Key or X-Idempotency-Key, with which a request
+	// could be sent twice.
 	CustomHeaders map[string]string `mapstructure:"custom_headers"`
 
 	// DefaultMaxTokens is the max_tokens sent to upstreams that require
@@ -474,8 +475,11 @@ func (c *Config) Validate() error {
 			}
 		}
 		for h := range p.CustomHeaders {
-			if !validHeaderName(h) {
+			switch {
+			case !validHeaderName(h):
 				bad(field("custom_headers"), "%q is not a valid header name", h)
+			case replayHeader(h):
+				bad(field("custom_headers"), "%q is not allowed: it would make the HTTP client send a request again after the upstream may have acted on it", h)
 			}
 		}
 	}
@@ -501,4 +505,13 @@ func validHeaderName(h string) bool {
 		}
 	}
 	return true
+}
+
+// replayHeader reports whether h is a header that makes net/http's
+// transport treat a POST as replayable, and send it again on a new
+// connection when a kept-alive one fails after the upstream may have read
+// it.
+func replayHeader(h string) bool {
+	h = http.CanonicalHeaderKey(h)
+	return h == "Idempotency-Key" || h == "X-Idempotency-Key"
 }

@@ -489,6 +489,14 @@ func TestLoadConfigErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "idempotency key headers",
+			yaml: "providers:\n  - name: a\n    type: config-test\n    custom_headers:\n      Idempotency-Key: k1\n      X-Idempotency-Key: k2\n",
+			lines: []string{
+				`providers[0].custom_headers: "idempotency-key" is not allowed: it would make the HTTP client send a request again after the upstream may have acted on it`,
+				`providers[0].custom_headers: "x-idempotency-key" is not allowed: it would make the HTTP client send a request again after the upstream may have acted on it`,
+			},
+		},
+		{
 			name:  "providers not a list",
 			yaml:  "providers:\n  name: a\n",
 			lines: []string{"providers: must be a list, got a mapping"},

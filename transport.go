@@ -12,8 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/llmproxy/llmproxy/internal/h1"
 )
 
 // Timeouts of the connection set-up done by NewTransport. Waiting for an
@@ -72,23 +70,20 @@ func NewTransport(cfg ProviderConfig) *http.Transport {
 }
 
 // NewHTTPClient returns the HTTP client a provider should use to reach its
-// upstream: it sends requests over a transport built by NewTransport(cfg),
-// except that plain http:// upstreams reached without a proxy (local
-// OpenAI-compatible servers, typically) are served by a lean HTTP/1.1
-// transport that does each request's work on the calling goroutine
-// (internal/h1: no per-request goroutine hand-offs; idle connections are
-// reused for at most a second, and a request with a replayable body on a
-// reused connection that failed before any byte of the answer is sent
-// once more on a new one). It sets no Timeout, so the attempt's context bounds every request. It
-// follows a redirect only to the same scheme and host as the request first
-// sent, and at most five of them, so that a key is never sent somewhere the
-// configuration did not name; a redirect it refuses reaches the caller as
-// the 3xx answer itself.
+// upstream: it sends every request over a transport built by
+// NewTransport(cfg), so a provider's requests share one connection pool.
+// It sets no Timeout, so the attempt's context bounds every request. It
+// sends a POST once: one the upstream may have read before the connection
+// failed is an error for the router to retry or fail over, never sent
+// again on its own. It follows a redirect only to the same scheme and host
+// as the request first sent, and at most five of them, so that a key is
+// never sent somewhere the configuration did not name; a redirect it
+// refuses reaches the caller as the 3xx answer itself.
 //
 // Build one client per provider and call its CloseIdleConnections when the
 // provider is closed. The client is safe for concurrent use.
 func NewHTTPClient(cfg ProviderConfig) *http.Client {
-	return &http.Client{Transport: h1.New(NewTransport(cfg)), CheckRedirect: sameHostRedirects}
+	return &http.Client{Transport: NewTransport(cfg), CheckRedirect: sameHostRedirects}
 }
 
 // sameHostRedirects is the CheckRedirect policy of NewHTTPClient.

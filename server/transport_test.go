@@ -67,9 +67,9 @@ func TestH2C(t *testing.T) {
 	resp = realStream(t, client, base, "streamed over h2c")
 	assert.Equal(t, 2, resp.ProtoMajor, "proto %s", resp.Proto)
 
-	h1 := &http.Transport{}
-	t.Cleanup(h1.CloseIdleConnections)
-	resp = realChat(t, &http.Client{Transport: h1}, base, "over HTTP/1.1")
+	http1 := &http.Transport{}
+	t.Cleanup(http1.CloseIdleConnections)
+	resp = realChat(t, &http.Client{Transport: http1}, base, "over HTTP/1.1")
 	assert.Equal(t, 1, resp.ProtoMajor, "proto %s", resp.Proto)
 }
 

@@ -31,50 +31,21 @@ func (p *Provider) newRequest(ctx context.Context, method, path string, body []b
 }
 
 // do sends a request to path below the base URL and returns the upstream's
-// answer whatever its status; the caller must close its body. A request
-// that could not be sent or whose answer never came is a transport *Error
-// (see llmproxy.TransportError). Streaming requests reuse it.
+// answer whatever its status; the caller must close its body. The request
+// is sent once, and a redirect is followed only within the same host (see
+// llmproxy.NewHTTPClient). A request that could not be sent or whose
+// answer never came is a transport *Error (see llmproxy.TransportError).
 func (p *Provider) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
 	req, err := p.newRequest(ctx, method, path, body)
 	if err != nil {
 		return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name,
 			Message: "could not build the upstream request", Err: err}
 	}
-	resp, err := p.roundTrip(ctx, req, method, path, body)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		return nil, llmproxy.TransportError(ctx, p.name, err)
 	}
 	return resp, nil
-}
-
-// roundTrip sends req straight through the client's transport, which saves
-// what http.Client.Do spends on every request to be able to follow
-// redirects (a copy of the request's headers among others). An answer that
-// is a redirect is dropped and the request is sent again through the
-// client, whose same-host policy then follows it (see
-// llmproxy.NewHTTPClient): an upstream that redirects did not act on the
-// request.
-func (p *Provider) roundTrip(ctx context.Context, req *http.Request, method, path string, body []byte) (*http.Response, error) {
-	resp, err := p.client.Transport.RoundTrip(req) // set by llmproxy.NewHTTPClient
-	if err != nil || !isRedirect(resp.StatusCode) {
-		return resp, err
-	}
-	_ = resp.Body.Close()
-	again, err := p.newRequest(ctx, method, path, body)
-	if err != nil {
-		return nil, err
-	}
-	return p.client.Do(again)
-}
-
-// isRedirect reports the statuses http.Client follows.
-func isRedirect(status int) bool {
-	switch status {
-	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
-		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-		return true
-	}
-	return false
 }
 
 // call sends a request and returns the body of a 2xx answer, normalised for

@@ -415,6 +415,7 @@ func TestRedirectsToOtherHostsAreRefused(t *testing.T) {
 	assert.Equal(t, http.StatusTemporaryRedirect, e.Status)
 	assert.Equal(t, llmproxy.KindUnavailable, e.Kind)
 	assert.Zero(t, other.count(), "the key must not be sent to another host")
+	assert.Equal(t, 1, up.count(), "a request is sent once, even when the answer is a redirect")
 
 	// A same-host redirect is followed, body and key included.
 	p = newTestProvider(t, "openai", up.URL+"/old")
@@ -423,4 +424,5 @@ func TestRedirectsToOtherHostsAreRefused(t *testing.T) {
 	assert.Equal(t, http.StatusTemporaryRedirect, e.Status)
 	assert.JSONEq(t, clientChat, string(up.last(t).body))
 	assert.Equal(t, "/v1/chat/completions", up.last(t).path)
+	assert.Equal(t, 3, up.count(), "the redirected request is sent once, then once to where it points")
 }
