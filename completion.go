@@ -142,9 +142,24 @@ type CompletionChoice struct {
 
 type completionChoiceJSON CompletionChoice
 
-// MarshalJSON encodes the choice with its Extra members.
+// completionChoiceOut is the encoded form of a CompletionChoice: its
+// members, with logprobs, which the OpenAI spec requires in every choice,
+// and finish_reason null while a stream goes on, as OpenAI sends it.
+type completionChoiceOut struct {
+	Index        int             `json:"index"`
+	Text         string          `json:"text"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason *string         `json:"finish_reason"`
+}
+
+// MarshalJSON encodes the choice with its Extra members, logprobs (from
+// Extra, else null) and finish_reason (null when empty).
 func (c *CompletionChoice) MarshalJSON() ([]byte, error) {
-	return marshalWithExtra((*completionChoiceJSON)(c), c.Extra)
+	out := completionChoiceOut{Index: c.Index, Text: c.Text, Logprobs: member(c.Extra, "logprobs")}
+	if c.FinishReason != "" {
+		out.FinishReason = &c.FinishReason
+	}
+	return marshalWithExtra(&out, c.Extra)
 }
 
 // UnmarshalJSON decodes the choice, keeping unknown members in Extra.

@@ -119,6 +119,24 @@ func (m *Message) UnmarshalJSON(data []byte) error {
 	return err
 }
 
+// answerMessage is the message of an answer's choice. The OpenAI spec
+// requires refusal in it, so it is written as null when unset; a Message
+// of a request leaves it out, so that the bytes sent upstream do not grow.
+type answerMessage Message
+
+// MarshalJSON encodes the message as Message does, with refusal always
+// present.
+func (m *answerMessage) MarshalJSON() ([]byte, error) {
+	b, err := (*Message)(m).MarshalJSON()
+	if err != nil || m.Refusal != nil {
+		return b, err
+	}
+	// b is an object with at least role and content, and Extra cannot
+	// hold refusal (a modelled member), so the member goes before the
+	// closing brace.
+	return append(b[:len(b)-1], `,"refusal":null}`...), nil
+}
+
 // Content is a message's content: a plain string, or a list of parts when
 // Parts is not nil.
 type Content struct {
@@ -367,8 +385,31 @@ type Choice struct {
 
 type choiceJSON Choice
 
-// MarshalJSON encodes the choice with its Extra members.
-func (c *Choice) MarshalJSON() ([]byte, error) { return marshalWithExtra((*choiceJSON)(c), c.Extra) }
+// choiceOut is the encoded form of a Choice: its members, and logprobs,
+// which the OpenAI spec requires in every choice of an answer.
+type choiceOut struct {
+	Index        int             `json:"index"`
+	Message      *answerMessage  `json:"message"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason string          `json:"finish_reason"`
+}
+
+// MarshalJSON encodes the choice with its Extra members. The members the
+// OpenAI spec requires of an answer's choice are always written: logprobs
+// (from Extra, else null) and the message's refusal (null when unset).
+func (c *Choice) MarshalJSON() ([]byte, error) {
+	out := choiceOut{Index: c.Index, Message: (*answerMessage)(&c.Message), Logprobs: member(c.Extra, "logprobs"), FinishReason: c.FinishReason}
+	return marshalWithExtra(&out, c.Extra)
+}
+
+// member returns the member key of x, or nil (which encodes as null) when x
+// has no such member or an empty one.
+func member(x Extra, key string) json.RawMessage {
+	if v := x[key]; len(v) > 0 {
+		return v
+	}
+	return nil
+}
 
 // UnmarshalJSON decodes the choice, keeping unknown members in Extra.
 func (c *Choice) UnmarshalJSON(data []byte) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -226,14 +227,9 @@ func TestTypesChatResponseRoundTrip(t *testing.T) {
 
 	out, err := json.Marshal(&resp)
 	require.NoError(t, err)
-	// refusal: null is the one member whose null is dropped (refusal is
-	// omitted when absent); apart from it nothing changes.
+	requireSameJSON(t, []byte(chatResponseWithExtras), out)
 	var want map[string]any
 	require.NoError(t, json.Unmarshal([]byte(chatResponseWithExtras), &want))
-	delete(want["choices"].([]any)[0].(map[string]any)["message"].(map[string]any), "refusal")
-	wantJSON, err := json.Marshal(want)
-	require.NoError(t, err)
-	requireSameJSON(t, wantJSON, out)
 
 	// The proxy's info is added as _proxy_info.
 	resp.ProxyInfo = &ProxyInfo{Provider: "pplx", AttemptNumber: 2, ResponseTime: 0.5, RequestID: "req_1"}
@@ -411,4 +407,51 @@ func TestExtraRoundTripKeepsBytes(t *testing.T) {
 	var none ChatRequest
 	require.NoError(t, json.Unmarshal([]byte(`{"model":"m","messages":[]}`), &none))
 	assert.Nil(t, none.Extra, "no unknown members, no Extra")
+}
+
+func TestTypesAnswerRequiredMembers(t *testing.T) {
+	// An answer built in code (as the translating providers build them)
+	// carries the members the OpenAI spec requires of every choice:
+	// logprobs and the message's refusal, null when unset.
+	refusal := "I can't help with that."
+	resp := &ChatResponse{ID: "chatcmpl-1", Object: "chat.completion", Created: 1, Model: "m", Choices: []Choice{
+		{Index: 0, Message: Message{Role: "assistant", Content: Text("hi")}, FinishReason: "stop"},
+		{Index: 1, Message: Message{Role: "assistant", Refusal: &refusal}, FinishReason: "content_filter",
+			Extra: Extra{"logprobs": json.RawMessage(`{"content":null,"refusal":null}`), "native_finish_reason": json.RawMessage(`"REFUSED"`)}},
+	}}
+	out, err := json.Marshal(resp)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[
+		{"index":0,"message":{"role":"assistant","content":"hi","refusal":null},"logprobs":null,"finish_reason":"stop"},
+		{"index":1,"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},
+		 "logprobs":{"content":null,"refusal":null},"finish_reason":"content_filter","native_finish_reason":"REFUSED"}]}`, string(out))
+
+	// A request's messages stay as they were: no refusal member is added.
+	out, err = json.Marshal(&ChatRequest{Model: "m", Messages: []Message{{Role: "assistant", Content: Text("hi")}}})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"model":"m","messages":[{"role":"assistant","content":"hi"}]}`, string(out))
+
+	// A text completion choice has logprobs, and finish_reason null while
+	// a stream goes on, as OpenAI sends it.
+	cmpl := &CompletionResponse{ID: "cmpl-1", Object: "text_completion", Created: 1, Model: "m", Choices: []CompletionChoice{
+		{Index: 0, Text: "Hel"},
+		{Index: 1, Text: "lo", FinishReason: "stop", Extra: Extra{"logprobs": json.RawMessage(`{"tokens":["lo"]}`)}},
+	}}
+	out, err = json.Marshal(cmpl)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[
+		{"index":0,"text":"Hel","logprobs":null,"finish_reason":null},
+		{"index":1,"text":"lo","logprobs":{"tokens":["lo"]},"finish_reason":"stop"}]}`, string(out))
+
+	// The encoded forms name every member of the decoded ones, so that a
+	// field added to a choice is not lost when it is encoded.
+	for _, pair := range [][2]reflect.Type{
+		{reflect.TypeFor[choiceJSON](), reflect.TypeFor[choiceOut]()},
+		{reflect.TypeFor[completionChoiceJSON](), reflect.TypeFor[completionChoiceOut]()},
+	} {
+		in, enc := knownFields(pair[0]), knownFields(pair[1])
+		for name := range in {
+			assert.Contains(t, enc, name, "%s does not encode %s's member %q", pair[1], pair[0], name)
+		}
+	}
 }

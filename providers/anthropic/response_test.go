@@ -23,8 +23,8 @@ func TestChatResponseTextAndToolUse(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{
 		"id":"msg_01XFDUDYJgAACzvnptvVoYEL","object":"chat.completion","created":1770768220,"model":"claude-sonnet-4-5-20250929",
-		"choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant",
-			"content":"I'll check the weather in San Francisco.",
+		"choices":[{"index":0,"finish_reason":"tool_calls","logprobs":null,"message":{"role":"assistant",
+			"content":"I'll check the weather in San Francisco.","refusal":null,
 			"tool_calls":[{"id":"toolu_01A09q90qw90lq917835lq9","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"SF\",\"unit\":\"celsius\"}"}}]}}],
 		"usage":{"prompt_tokens":2112,"completion_tokens":30,"total_tokens":2142,"prompt_tokens_details":{"cached_tokens":2000}}}`, string(b))
 	assert.Nil(t, resp.Raw(), "the answer was translated: no upstream bytes to forward")

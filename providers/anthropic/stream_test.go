@@ -246,9 +246,9 @@ func TestCompletionStream(t *testing.T) {
 		got = append(got, string(b))
 	}
 	assert.Equal(t, []string{
-		`{"choices":[{"index":0,"text":"Hello","finish_reason":""}]}`,
-		`{"choices":[{"index":0,"text":"! How can I help?","finish_reason":""}]}`,
-		`{"choices":[{"index":0,"text":"","finish_reason":"stop"}]}`,
+		`{"choices":[{"index":0,"text":"Hello","logprobs":null,"finish_reason":null}]}`,
+		`{"choices":[{"index":0,"text":"! How can I help?","logprobs":null,"finish_reason":null}]}`,
+		`{"choices":[{"index":0,"text":"","logprobs":null,"finish_reason":"stop"}]}`,
 		`{"choices":[],"usage":{"prompt_tokens":25,"completion_tokens":12,"total_tokens":37}}`,
 	}, got)
 	assert.JSONEq(t, `{"model":"claude-haiku-4-5","max_tokens":4096,"stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"Say hi"}]}]}`,

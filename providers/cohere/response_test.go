@@ -30,13 +30,13 @@ func TestToChatResponse(t *testing.T) {
 		name:   "spec text example",
 		cohere: fixture(t, "chat_text.json"),
 		openai: `{"id":"c14c80c3-18eb-4519-9460-6c92edd8cfb4","object":"chat.completion","created":1700000000,"model":"command-a-03-2025",
-			"choices":[{"index":0,"message":{"role":"assistant","content":` + jsonString(t, textOf(t, fixture(t, "chat_text.json"))) + `},"finish_reason":"stop","native_finish_reason":"COMPLETE"}],
+			"choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":` + jsonString(t, textOf(t, fixture(t, "chat_text.json"))) + `},"finish_reason":"stop","native_finish_reason":"COMPLETE"}],
 			"usage":{"prompt_tokens":71,"completion_tokens":418,"total_tokens":489,"billed_units":{"input_tokens":5,"output_tokens":418}}}`,
 	}, {
 		name:   "spec tools example with thinking content",
 		cohere: fixture(t, "chat_tools.json"),
 		openai: `{"id":"9e5f00aa-bf1e-481a-abe3-0eceac18c3ec","object":"chat.completion","created":1700000000,"model":"command-a-03-2025",
-			"choices":[{"index":0,"message":{"role":"assistant","content":null,
+			"choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":null,
 				"reasoning_content":"I will first find the sales summary for 29th September 2023. Then, I will find the details of the products in the 'Electronics' category.",
 				"tool_calls":[{"id":"query_daily_sales_report_hgxxmkby3wta","type":"function","function":{"name":"query_daily_sales_report","arguments":"{\"day\": \"2023-09-29\"}"}},
 				              {"id":"query_product_catalog_rpg0z5h8yyz2","type":"function","function":{"name":"query_product_catalog","arguments":"{\"category\": \"Electronics\"}"}}]},
@@ -46,7 +46,7 @@ func TestToChatResponse(t *testing.T) {
 		name:   "reference example with tool_plan and cached tokens",
 		cohere: referenceAnswer,
 		openai: `{"id":"c14c80c3-18eb-4519-9460-6c92edd8cfb4","object":"chat.completion","created":1700000000,"model":"command-a-03-2025",
-			"choices":[{"index":0,"message":{"role":"assistant","content":"Hello","reasoning_content":"I will look up the weather.",
+			"choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":"Hello","reasoning_content":"I will look up the weather.",
 				"tool_calls":[{"id":"get_weather_abc","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"SF\"}"}}]},
 				"finish_reason":"tool_calls","native_finish_reason":"TOOL_CALL"}],
 			"usage":{"prompt_tokens":500,"completion_tokens":5,"total_tokens":505,"prompt_tokens_details":{"cached_tokens":448},"billed_units":{"input_tokens":5,"output_tokens":2}}}`,
@@ -54,24 +54,24 @@ func TestToChatResponse(t *testing.T) {
 		name:   "max tokens, float counts, billed units only",
 		cohere: `{"id":"a","finish_reason":"MAX_TOKENS","message":{"role":"assistant","content":[{"type":"text","text":"The Back"},{"type":"text","text":"street"}]},"usage":{"billed_units":{"input_tokens":18.0,"output_tokens":6.0}}}`,
 		openai: `{"id":"a","object":"chat.completion","created":1700000000,"model":"command-a-03-2025",
-			"choices":[{"index":0,"message":{"role":"assistant","content":"The Backstreet"},"finish_reason":"length","native_finish_reason":"MAX_TOKENS"}],
+			"choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":"The Backstreet"},"finish_reason":"length","native_finish_reason":"MAX_TOKENS"}],
 			"usage":{"prompt_tokens":18,"completion_tokens":6,"total_tokens":24,"billed_units":{"input_tokens":18.0,"output_tokens":6.0}}}`,
 	}, {
 		name:   "stop sequence, no usage, citations kept",
 		cohere: `{"id":"b","finish_reason":"STOP_SEQUENCE","message":{"role":"assistant","content":[{"type":"text","text":"Emperor penguins"}],"citations":[{"start":0,"end":16,"text":"Emperor penguins","sources":[{"type":"document","id":"doc-0","document":{"id":"doc-0","snippet":"Emperor penguins are the tallest."}}],"type":"TEXT_CONTENT"}]}}`,
 		openai: `{"id":"b","object":"chat.completion","created":1700000000,"model":"command-a-03-2025",
-			"choices":[{"index":0,"message":{"role":"assistant","content":"Emperor penguins","citations":[{"start":0,"end":16,"text":"Emperor penguins","sources":[{"type":"document","id":"doc-0","document":{"id":"doc-0","snippet":"Emperor penguins are the tallest."}}],"type":"TEXT_CONTENT"}]},
+			"choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":"Emperor penguins","citations":[{"start":0,"end":16,"text":"Emperor penguins","sources":[{"type":"document","id":"doc-0","document":{"id":"doc-0","snippet":"Emperor penguins are the tallest."}}],"type":"TEXT_CONTENT"}]},
 				"finish_reason":"stop","native_finish_reason":"STOP_SEQUENCE"}]}`,
 	}, {
 		name:   "no-argument tool call gives {}",
 		cohere: `{"id":"c","finish_reason":"TOOL_CALL","message":{"role":"assistant","tool_plan":"","tool_calls":[{"id":"now_1","type":"function","function":{"name":"now","arguments":"null"}}]}}`,
 		openai: `{"id":"c","object":"chat.completion","created":1700000000,"model":"command-a-03-2025",
-			"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"now_1","type":"function","function":{"name":"now","arguments":"{}"}}]},"finish_reason":"tool_calls","native_finish_reason":"TOOL_CALL"}]}`,
+			"choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":null,"tool_calls":[{"id":"now_1","type":"function","function":{"name":"now","arguments":"{}"}}]},"finish_reason":"tool_calls","native_finish_reason":"TOOL_CALL"}]}`,
 	}, {
 		name:   "string content tolerated, empty answer",
 		cohere: `{"id":"d","finish_reason":"COMPLETE","message":{"role":"assistant","content":""}}`,
 		openai: `{"id":"d","object":"chat.completion","created":1700000000,"model":"command-a-03-2025",
-			"choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"stop","native_finish_reason":"COMPLETE"}]}`,
+			"choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":""},"finish_reason":"stop","native_finish_reason":"COMPLETE"}]}`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
