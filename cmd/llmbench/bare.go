@@ -17,7 +17,10 @@ import (
 // it is, with no auth, no rate limit, no metrics and no log. Its transport
 // keeps as many idle connections as the load needs, as the proxy's does.
 // ReverseProxy flushes text/event-stream answers as they come. It prints
-// its address on standard output.
+// its address on standard output. An https target is reached over HTTP/2
+// when the upstream offers it (ALPN), as llmproxy's transport does; the
+// harness has the process trust the upstream's certificate through
+// SSL_CERT_FILE.
 func runBare(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("llmbench bare", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
@@ -33,7 +36,7 @@ func runBare(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serveChild(*addr, newBareProxy(u), stdout, *exitOnEOF)
+	return serveChild(*addr, newBareProxy(u), nil, stdout, *exitOnEOF)
 }
 
 // newBareProxy returns the bare reverse proxy to target.
@@ -59,7 +62,10 @@ func newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
 		Transport: &http.Transport{
-			DialContext:         dialer.DialContext,
+			DialContext: dialer.DialContext,
+			// A custom DialContext turns HTTP/2 off unless it is asked for.
+			ForceAttemptHTTP2:   true,
+			TLSHandshakeTimeout: 10 * time.Second,
 			MaxIdleConns:        4096,
 			MaxIdleConnsPerHost: 4096,
 			IdleConnTimeout:     90 * time.Second,

@@ -22,6 +22,7 @@ type child struct {
 	name   string
 	cmd    *exec.Cmd
 	addr   string // host:port it listens on
+	scheme string // of its URL: "http" unless set to "https"
 	stdin  io.WriteCloser
 	stderr *tailBuffer
 	exited chan struct{} // closed when the process has exited
@@ -31,7 +32,12 @@ type child struct {
 func (c *child) pid() int { return c.cmd.Process.Pid }
 
 // url returns the child's base URL.
-func (c *child) url() string { return "http://" + c.addr }
+func (c *child) url() string {
+	if c.scheme == "" {
+		return "http://" + c.addr
+	}
+	return c.scheme + "://" + c.addr
+}
 
 // fleet tracks the children so that every one is stopped, by its PID, when
 // the harness ends, however it ends.

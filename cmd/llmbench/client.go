@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -47,10 +48,16 @@ type conn struct {
 	stop func() bool   // stops the close on the context's end
 }
 
-// dial opens a connection to addr that closes when ctx ends.
-func dial(ctx context.Context, addr string) (*conn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+// dial opens a connection to addr, over TLS with tlsConf if it is not nil,
+// that closes when ctx ends.
+func dial(ctx context.Context, addr string, tlsConf *tls.Config) (*conn, error) {
+	var nc net.Conn
+	var err error
+	if tlsConf != nil {
+		nc, err = (&tls.Dialer{Config: tlsConf}).DialContext(ctx, "tcp", addr)
+	} else {
+		nc, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -171,13 +178,14 @@ func chunkStamp(line []byte) (int64, bool) {
 type worker struct {
 	ctx  context.Context
 	addr string
+	tls  *tls.Config // nil: plain TCP
 	c    *conn
 }
 
 // send sends req, dialling first if needed.
 func (w *worker) send(req []byte, stream bool, onChunk func(int64, time.Time)) outcome {
 	if w.c == nil {
-		c, err := dial(w.ctx, w.addr)
+		c, err := dial(w.ctx, w.addr, w.tls)
 		if err != nil {
 			return outcome{err: err}
 		}
@@ -226,10 +234,10 @@ type pool struct {
 	all   []*worker
 }
 
-func newPool(ctx context.Context, addr string, n int) *pool {
+func newPool(ctx context.Context, addr string, tlsConf *tls.Config, n int) *pool {
 	p := &pool{slots: make(chan *worker, n)}
 	for range n {
-		w := &worker{ctx: ctx, addr: addr}
+		w := &worker{ctx: ctx, addr: addr, tls: tlsConf}
 		p.all = append(p.all, w)
 		p.slots <- w
 	}

@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
 	"math"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -52,17 +57,7 @@ func TestClosedModeEndToEnd(t *testing.T) {
 	require.NoError(t, err, "log:\n%s", log.String())
 	t.Logf("harness ran in %v:\n%s", time.Since(start).Round(time.Millisecond), out.String())
 
-	rows := map[string][]string{}
-	for line := range strings.SplitSeq(out.String(), "\n") {
-		cells := strings.Split(line, "|")
-		if len(cells) < 11 {
-			continue
-		}
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		rows[cells[1]+"/"+cells[2]] = cells[1 : len(cells)-1]
-	}
+	rows := closedRows(out.String())
 	for _, key := range []string{"non-streaming/bare", "non-streaming/llmproxy", "streaming/bare", "streaming/llmproxy"} {
 		row, ok := rows[key]
 		require.True(t, ok, "no %s row in:\n%s", key, out.String())
@@ -94,6 +89,172 @@ func TestClosedModeEndToEnd(t *testing.T) {
 			assert.Len(t, strings.Split(strings.TrimSpace(line), ", "), 4, "%s: one ratio per round: %q", sc, line)
 		}
 	}
+}
+
+// closedRows returns the rows of closed mode's table by "scenario/target",
+// each row's cells trimmed.
+func closedRows(out string) map[string][]string {
+	rows := map[string][]string{}
+	for line := range strings.SplitSeq(out, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 11 {
+			continue
+		}
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		rows[cells[1]+"/"+cells[2]] = cells[1 : len(cells)-1]
+	}
+	return rows
+}
+
+// upstreamProtocols parses the report's "Upstream (HTTPS) requests from
+// …" line into counts by source.
+func upstreamProtocols(t *testing.T, out string) map[string]protoCounts {
+	t.Helper()
+	const prefix = "Upstream (HTTPS) requests "
+	i := strings.Index(out, prefix)
+	require.GreaterOrEqual(t, i, 0, "no upstream protocols line in:\n%s", out)
+	line, _, _ := strings.Cut(out[i+len(prefix):], "\n")
+	line = strings.TrimSuffix(strings.TrimSpace(line), ".")
+	counts := map[string]protoCounts{}
+	for part := range strings.SplitSeq(line, "; ") {
+		name, nums, ok := strings.Cut(strings.TrimPrefix(part, "from "), ": ")
+		require.True(t, ok, "%q", part)
+		var c protoCounts
+		_, err := fmt.Sscanf(nums, "%d over HTTP/2, %d over HTTP/1.1", &c.HTTP2, &c.HTTP1)
+		require.NoError(t, err, "%q", part)
+		counts[name] = c
+	}
+	return counts
+}
+
+// TestClosedModeTLS runs closed mode, tiny, over an HTTPS upstream: every
+// request of both scenarios succeeds through both proxies, and the
+// upstream served both proxies over HTTP/2 only.
+func TestClosedModeTLS(t *testing.T) {
+	if !haveProc() {
+		t.Skip(errNoProc)
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go tool to build llmproxy:", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var out, log bytes.Buffer
+	err := run(ctx, proxyBinArgs("-tls", "-d", "400ms", "-rounds", "2", "-c", "2", "-warmup", "100ms"), &out, &log)
+	require.NoError(t, err, "log:\n%s\nout:\n%s", log.String(), out.String())
+	t.Logf("%s", out.String())
+
+	assert.Contains(t, out.String(), "Upstream: HTTPS")
+	rows := closedRows(out.String())
+	for _, key := range []string{"non-streaming/bare", "non-streaming/llmproxy", "streaming/bare", "streaming/llmproxy"} {
+		row, ok := rows[key]
+		require.True(t, ok, "no %s row in:\n%s", key, out.String())
+		rps, err := strconv.ParseFloat(row[2], 64)
+		require.NoError(t, err, "%s req/s: %q", key, row[2])
+		assert.Greater(t, rps, 0.0, "%s req/s", key)
+		assert.Equal(t, "0", row[8], "%s errors", key)
+	}
+	assert.NotContains(t, out.String(), "First error")
+	counts := upstreamProtocols(t, out.String())
+	for _, src := range []string{"non-streaming bare", "non-streaming llmproxy", "streaming bare", "streaming llmproxy"} {
+		c, ok := counts[src]
+		require.True(t, ok, "no counts of %s in %v", src, counts)
+		assert.Positive(t, c.HTTP2, "%s: requests over HTTP/2", src)
+		assert.Zero(t, c.HTTP1, "%s: requests over HTTP/1.1", src)
+	}
+}
+
+// TestStreamsModeTLS runs streams mode, tiny, over an HTTPS upstream: the
+// direct streams (HTTP/1.1 over TLS) and both proxies' streams end well,
+// and the proxies reached the upstream over HTTP/2.
+func TestStreamsModeTLS(t *testing.T) {
+	if !haveProc() {
+		t.Skip(errNoProc)
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go tool to build llmproxy:", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var out, log bytes.Buffer
+	err := run(ctx, proxyBinArgs("-tls", "-mode", "streams", "-streams", "6", "-slow-chunks", "3", "-slow-delay", "10ms",
+		"-ramp", "30ms"), &out, &log)
+	require.NoError(t, err, "log:\n%s\nout:\n%s", log.String(), out.String())
+	t.Logf("%s", out.String())
+
+	for _, path := range []string{"direct to the upstream", "bare ReverseProxy", "llmproxy"} {
+		found := false
+		for line := range strings.SplitSeq(out.String(), "\n") {
+			cells := strings.Split(line, "|")
+			if len(cells) < 11 || strings.TrimSpace(cells[1]) != path {
+				continue
+			}
+			found = true
+			assert.Equal(t, "6", strings.TrimSpace(cells[2]), "%s: streams ok", path)
+			assert.Equal(t, "0", strings.TrimSpace(cells[10]), "%s: errors", path)
+		}
+		assert.True(t, found, "no %s row in:\n%s", path, out.String())
+	}
+	counts := upstreamProtocols(t, out.String())
+	assert.Equal(t, protoCounts{HTTP1: 6}, counts["direct"], "the load generator speaks HTTP/1.1")
+	assert.Equal(t, protoCounts{HTTP2: 6}, counts["bare"])
+	assert.Equal(t, protoCounts{HTTP2: 6}, counts["llmproxy"])
+}
+
+// TestUpstreamTLS serves the upstream with the harness's certificate: a
+// client trusting only that certificate reaches it over HTTP/2 at
+// 127.0.0.1 and localhost, and the upstream counts the requests by HTTP
+// version.
+func TestUpstreamTLS(t *testing.T) {
+	cert, err := newUpstreamCert(t.TempDir())
+	require.NoError(t, err)
+	conf, err := serverTLS(cert.certFile, cert.keyFile)
+	require.NoError(t, err)
+	u := newUpstream(2, 0)
+	srv := httptest.NewUnstartedServer(u)
+	srv.TLS = conf
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	require.NoError(t, err)
+
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.pool}, ForceAttemptHTTP2: true}}
+	defer h2.CloseIdleConnections()
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		resp, err := h2.Post("https://"+net.JoinHostPort(host, port)+chatPath, "application/json", bytes.NewReader(chatBody))
+		require.NoError(t, err, host)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, host)
+		assert.Equal(t, 2, resp.ProtoMajor, host)
+	}
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: cert.clientTLS()}}
+	defer h1.CloseIdleConnections()
+	resp, err := h1.Post(srv.URL+chatPath, "application/json", bytes.NewReader(chatBody))
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, 1, resp.ProtoMajor)
+
+	got, err := newProtoProbe(srv.URL, cert.clientTLS()).read(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, protoCounts{HTTP1: 1, HTTP2: 2}, got, "the probe itself is not counted")
+
+	// A client that trusts the system roots only refuses the certificate.
+	_, err = http.Post(srv.URL+chatPath, "application/json", bytes.NewReader(chatBody))
+	assert.Error(t, err)
+}
+
+func TestRequireHTTP2(t *testing.T) {
+	assert.NoError(t, requireHTTP2([]protoSource{{"bare", protoCounts{HTTP2: 3}}, {"llmproxy", protoCounts{HTTP2: 1}}}))
+	err := requireHTTP2([]protoSource{{"bare", protoCounts{HTTP2: 3}}, {"llmproxy", protoCounts{HTTP1: 1, HTTP2: 4}}})
+	assert.ErrorIs(t, err, errNotHTTP2)
+	assert.Contains(t, err.Error(), "llmproxy: 4 over HTTP/2, 1 over HTTP/1.1")
+	assert.NotContains(t, err.Error(), "bare")
+	assert.ErrorIs(t, requireHTTP2([]protoSource{{"bare", protoCounts{}}}), errNotHTTP2, "no request at all")
 }
 
 func TestChunkStamp(t *testing.T) {
@@ -250,7 +411,7 @@ func TestDropIfClosed(t *testing.T) {
 	live := &worker{ctx: ctx, addr: ln.Addr().String()}
 	dead := &worker{ctx: ctx, addr: ln.Addr().String()}
 	for _, w := range []*worker{live, dead} {
-		w.c, err = dial(ctx, w.addr)
+		w.c, err = dial(ctx, w.addr, nil)
 		require.NoError(t, err)
 		defer w.close()
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"math"
 	"net/http"
 	"slices"
@@ -19,12 +20,14 @@ var (
 	streamBody = []byte(`{"model":"` + benchModel + `","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}`)
 )
 
-// target is what a load runs against: a URL, and the process whose CPU
-// time and peak RSS are measured (nil: none).
+// target is what a load runs against: a URL, the process whose CPU time
+// and peak RSS are measured (nil: none) and, for an https URL, the TLS
+// configuration of the load generator's connections.
 type target struct {
 	name string
 	url  string // full URL of the chat endpoint
 	proc *child
+	tls  *tls.Config
 }
 
 // window measures a process over a time window: CPU ticks and peak RSS.
@@ -124,7 +127,7 @@ func newClosedGen(ctx context.Context, t target, stream bool, conc int) (*closed
 	}
 	g := &closedGen{t: t, stream: stream, req: req}
 	for range conc {
-		g.workers = append(g.workers, &worker{ctx: ctx, addr: addr})
+		g.workers = append(g.workers, &worker{ctx: ctx, addr: addr, tls: t.tls})
 	}
 	return g, nil
 }
@@ -304,7 +307,7 @@ func openLoop(ctx context.Context, t target, rate float64, dur time.Duration, co
 	}
 	rctx, cancel := context.WithTimeout(ctx, dur+requestTimeout)
 	defer cancel()
-	p := newPool(rctx, addr, conns)
+	p := newPool(rctx, addr, t.tls, conns)
 	defer p.closeAll()
 
 	res := &openResult{offered: rate}
@@ -422,7 +425,7 @@ func manyStreams(ctx context.Context, t target, n int, ramp, bound time.Duration
 				}
 			}
 			defer open.Add(-1)
-			w := &worker{ctx: rctx, addr: addr}
+			w := &worker{ctx: rctx, addr: addr, tls: t.tls}
 			defer w.close()
 			var lags []time.Duration
 			o := w.send(req, true, func(sentNs int64, now time.Time) {

@@ -9,6 +9,7 @@
 //	go run ./cmd/llmbench                  # -mode closed: req/s, p50, p99, CPU/request, peak RSS; -rounds 4
 //	go run ./cmd/llmbench -mode overload   # constant arrival rate at 2× capacity, max_inflight
 //	go run ./cmd/llmbench -mode streams    # 1,000 open streams: TTFT, per-chunk delay, memory
+//	go run ./cmd/llmbench -tls             # any mode, over an HTTPS upstream (HTTP/2)
 //
 // In closed mode each target of a scenario is warmed up, then measured for
 // -d in -rounds slices of d/rounds (default 4): in each round the bare
@@ -20,6 +21,18 @@
 // latencies and CPU time of its target's slices; the CPU per request of
 // llmproxy over the bare proxy's is also printed round by round, to show
 // the spread.
+//
+// With -tls the upstream serves HTTPS, as real providers do, with a
+// self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost made at
+// start and written to the temporary directory; HTTP/2 and HTTP/1.1 are
+// offered by ALPN. Both proxies trust the certificate through the
+// SSL_CERT_FILE environment variable of their processes and reach the
+// upstream over HTTP/2 (llmproxy.NewTransport and the bare proxy's
+// transport both attempt it). The upstream counts the requests it serves by
+// HTTP version; the report says what each proxy used, and with -tls the
+// run fails, after the report, unless both used HTTP/2 only. The load
+// generator's connections to the proxies stay plain HTTP/1.1; in streams
+// mode its direct streams speak HTTP/1.1 over TLS.
 //
 // In overload mode, llmproxy's capacity is measured in a closed loop of -c
 // connections against a process without max_inflight; the constant-rate
@@ -35,7 +48,7 @@
 //
 // llmbench re-executes itself for the upstream and the bare proxy:
 //
-//	llmbench upstream -addr 127.0.0.1:0 [-chunks 20] [-delay 0]
+//	llmbench upstream -addr 127.0.0.1:0 [-chunks 20] [-delay 0] [-tls-cert cert.pem -tls-key key.pem]
 //	llmbench bare -target http://127.0.0.1:PORT [-addr 127.0.0.1:0]
 //
 // Each prints its bound address on standard output and serves until
@@ -120,6 +133,7 @@ type options struct {
 	slowDelay      time.Duration
 	ramp           time.Duration
 	proxyBin       string
+	tls            bool
 }
 
 // minSlice is the shortest measured slice of closed mode: CPU time is
@@ -156,6 +170,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.slowDelay, "slow-delay", 100*time.Millisecond, "streams mode: upstream delay before each content chunk")
 	fs.DurationVar(&o.ramp, "ramp", time.Second, "streams mode: the streams' starts are spread over this time")
 	fs.StringVar(&o.proxyBin, "proxy-bin", "", "llmproxy binary to run (default: go build ./cmd/llmproxy)")
+	fs.BoolVar(&o.tls, "tls", false, "the upstream serves HTTPS (a self-signed certificate made at start, trusted by both proxies through SSL_CERT_FILE), HTTP/2 by ALPN; the run fails unless both proxies reach it over HTTP/2")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -223,6 +238,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	h := &harness{o: o, f: f, self: self, bin: bin, tmp: tmp, log: stderr}
+	if o.tls {
+		if h.cert, err = newUpstreamCert(tmp); err != nil {
+			return fmt.Errorf("upstream certificate: %w", err)
+		}
+	}
 	switch o.mode {
 	case "closed":
 		return h.closed(ctx, stdout)

@@ -40,9 +40,10 @@ func buildProxy(ctx context.Context, dir string) (string, error) {
 
 // proxySetup is what differs between the llmproxy processes of the modes.
 type proxySetup struct {
-	upstream    string // host:port of the upstream
-	maxInflight int    // max_inflight; 0: no limit
-	maxConns    int    // the provider's max_connections
+	upstream    string   // base URL of the upstream, e.g. https://127.0.0.1:PORT
+	maxInflight int      // max_inflight; 0: no limit
+	maxConns    int      // the provider's max_connections
+	env         []string // extra environment, e.g. SSL_CERT_FILE with -tls
 }
 
 // configYAML is the config.yaml of a benchmarked llmproxy: the production
@@ -69,7 +70,7 @@ log_file: %q
 providers:
   - name: bench-upstream
     type: openai
-    base_url: http://%s/v1
+    base_url: %s/v1
     api_key_env: %s
     models: [%q]
     max_retries: 0
@@ -100,7 +101,7 @@ func (f *fleet) startProxy(ctx context.Context, bin, tmp, name string, s proxySe
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	c, err := f.start(ctx, name, bin, []string{"--config", cfgPath},
-		childEnv(upstreamKeyEnv+"="+upstreamKey), false, addr)
+		childEnv(append([]string{upstreamKeyEnv + "=" + upstreamKey}, s.env...)...), false, addr)
 	if err != nil {
 		return nil, "", err
 	}

@@ -134,6 +134,15 @@ func (t *table) flush() {
 	fmt.Fprintln(t.w)
 }
 
+// upstreamLine words how the proxies reach the upstream.
+func upstreamLine(o *options) string {
+	if o.tls {
+		return "Upstream: HTTPS with a self-signed ECDSA P-256 certificate made at start, HTTP/2 and HTTP/1.1 offered by ALPN; " +
+			"both proxies trust it through SSL_CERT_FILE and must reach it over HTTP/2."
+	}
+	return "Upstream: plain HTTP (HTTP/1.1)."
+}
+
 // closedRow is one scenario of the closed-loop table: each target's
 // results round by round, and merged over the rounds.
 type closedRow struct {
@@ -143,6 +152,9 @@ type closedRow struct {
 	proxy       *closedResult // merged over proxyRounds
 	bareRounds  []*closedResult
 	proxyRounds []*closedResult
+	// The requests the upstream served while each target was driven
+	// (warm-ups and lead-ins included), by HTTP version.
+	bareProtos, proxyProtos protoCounts
 }
 
 // roundsLine words llmproxy's CPU per request over the bare proxy's in
@@ -162,6 +174,7 @@ func roundsLine(scenario string, bare, proxy []*closedResult) string {
 func reportClosed(w io.Writer, o *options, rows []closedRow, notes []string) {
 	fmt.Fprintf(w, "### llmproxy against a bare httputil.ReverseProxy (closed loop)\n\n")
 	fmt.Fprintf(w, "Machine: %s.  \n", machine())
+	fmt.Fprintf(w, "%s  \n", upstreamLine(o))
 	fmt.Fprintf(w, "Load: closed loop, %d connections, %v per row after a %v warm-up, the same small chat request for every row; "+
 		"the upstream answers a %d-token completion, or a stream of %d content chunks with no delay; all processes on 127.0.0.1.  \n",
 		o.conc, o.dur, o.warmup, len(words), o.chunks)
@@ -236,6 +249,7 @@ func reportClosed(w io.Writer, o *options, rows []closedRow, notes []string) {
 func reportOverload(w io.Writer, o *options, capacity *closedResult, limited, unlimited *openResult, maxInflight int) {
 	fmt.Fprintf(w, "### llmproxy under overload (constant arrival rate)\n\n")
 	fmt.Fprintf(w, "Machine: %s.  \n", machine())
+	fmt.Fprintf(w, "%s  \n", upstreamLine(o))
 	fmt.Fprintf(w, "Capacity: closed loop, %d connections, %v after a %v warm-up (non-streaming), against an llmproxy without max_inflight. "+
 		"Overload: a fresh llmproxy per row, warmed up for %v in a closed loop, then requests sent at %.1f× the capacity for %v, whatever the answers; "+
 		"latency counts from each request's scheduled time "+
@@ -297,6 +311,7 @@ func reportOverload(w io.Writer, o *options, capacity *closedResult, limited, un
 func reportStreams(w io.Writer, o *options, direct, bare, proxy *streamsResult) {
 	fmt.Fprintf(w, "### %d concurrent open streams (slow upstream)\n\n", o.streams)
 	fmt.Fprintf(w, "Machine: %s.  \n", machine())
+	fmt.Fprintf(w, "%s  \n", upstreamLine(o))
 	fmt.Fprintf(w, "Each stream: a role chunk, then %d content chunks %v apart, a finish chunk, a usage chunk and [DONE]; "+
 		"%d streams started evenly over %v, so that all are open at once. TTFT is the time to the first content chunk; "+
 		"chunk delay is the time from the upstream's write of a content chunk to the client's read of it. "+

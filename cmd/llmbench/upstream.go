@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -27,24 +28,37 @@ var words = strings.Fields("Hello there! Here is a short answer from the benchma
 // stream_options.include_usage is set, and "data: [DONE]". Every chunk
 // carries the time it was written, in nanoseconds since the epoch, in its
 // system_fingerprint ("fp_<ns>"), so that a client can tell how long the
-// chunk took to reach it. It prints its address on standard output.
+// chunk took to reach it. With -tls-cert and -tls-key it serves HTTPS,
+// HTTP/2 or HTTP/1.1 as the client's ALPN asks. It counts the chat requests
+// it serves by HTTP version and reports the counts at GET
+// /llmbench/protocols (protocolsPath). It prints its address on standard
+// output.
 func runUpstream(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("llmbench upstream", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	chunks := fs.Int("chunks", 20, "content chunks per streamed answer")
 	delay := fs.Duration("delay", 0, "wait before each content chunk of a stream")
+	certFile := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (with -tls-key)")
+	keyFile := fs.String("tls-key", "", "the PEM private key of -tls-cert")
 	exitOnEOF := fs.Bool("exit-on-stdin-eof", false, "exit when standard input ends (set by the harness)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var tlsConf *tls.Config
+	if *certFile != "" || *keyFile != "" {
+		var err error
+		if tlsConf, err = serverTLS(*certFile, *keyFile); err != nil {
+			return err
+		}
+	}
 	u := newUpstream(*chunks, *delay)
-	return serveChild(*addr, u, stdout, *exitOnEOF)
+	return serveChild(*addr, u, tlsConf, stdout, *exitOnEOF)
 }
 
 // serveChild listens on addr, prints the bound address on stdout and
-// serves h until the process is killed (or its standard input ends, with
-// exitOnEOF).
-func serveChild(addr string, h http.Handler, stdout io.Writer, exitOnEOF bool) error {
+// serves h, over TLS when tlsConf is not nil, until the process is killed
+// (or its standard input ends, with exitOnEOF).
+func serveChild(addr string, h http.Handler, tlsConf *tls.Config, stdout io.Writer, exitOnEOF bool) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -56,8 +70,12 @@ func serveChild(addr string, h http.Handler, stdout io.Writer, exitOnEOF bool) e
 		}()
 	}
 	fmt.Fprintln(stdout, ln.Addr().String())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-	err = srv.Serve(ln)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, TLSConfig: tlsConf}
+	if tlsConf != nil {
+		err = srv.ServeTLS(ln, "", "") // sets HTTP/2 up, offered by ALPN (serverTLS)
+	} else {
+		err = srv.Serve(ln)
+	}
 	if exitOnEOF {
 		return nil
 	}
@@ -72,6 +90,7 @@ type upstream struct {
 	// The parts of a streamed answer around each chunk's timestamp.
 	chunkHead []byte
 	tails     [][]byte // role chunk, content chunks, finish chunk, usage chunk
+	protos    protoCounter
 }
 
 func newUpstream(chunks int, delay time.Duration) *upstream {
@@ -112,6 +131,11 @@ type chatRequest struct {
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == protocolsPath {
+		u.protos.serve(w)
+		return
+	}
+	u.protos.count(r)
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
 		http.Error(w, `{"error":{"message":"not found","type":"invalid_request_error","param":null,"code":null}}`, http.StatusNotFound)
 		return
