@@ -45,7 +45,10 @@ func TestChaosShort(t *testing.T) {
 	assert.Zero(t, rep.Goroutines, "goroutines left after shutdown")
 	assert.Equal(t, rep.Cut, rep.Failed, "every request that was not cut after its first token succeeded")
 	assert.Equal(t, rep.Requests, rep.Succeeded+rep.Failed)
-	assert.Less(t, rep.Longest, o.Phase, "requests are shorter than a phase")
+	// The schedule assumes requests shorter than a phase; that is a
+	// premise of the run, not an outcome to assert (no wall-clock
+	// assertions: the machine is shared), so it is only logged.
+	t.Logf("longest request %v (phase %v)", rep.Longest, o.Phase)
 	assert.GreaterOrEqual(t, rep.MeanTries, 1.0)
 	assert.Greater(t, rep.MaxTries, 1, "faults made the proxy retry or fail over")
 	assert.True(t, rep.ok())
