@@ -100,21 +100,11 @@ func (s *server) rateLimit(endpoint string, next http.Handler) http.Handler {
 }
 
 // setRateLimitHeaders sets X-RateLimit-Limit, -Remaining and -Reset (Unix
-// seconds) from res, with two allocations in all: one string holding the
-// three numbers and one array holding the three values.
+// seconds) from res.
 func setRateLimitHeaders(h http.Header, res ratelimit.Result) {
-	var buf [64]byte
-	b := strconv.AppendUint(buf[:0], res.Limit, 10)
-	i := len(b)
-	b = strconv.AppendUint(b, res.Remaining, 10)
-	j := len(b)
-	b = strconv.AppendInt(b, unixCeil(res.Reset), 10)
-	nums := string(b)
-	v := &[3]string{nums[:i], nums[i:j], nums[j:]}
-	// The keys in canonical form, as Header.Set would write them.
-	h["X-Ratelimit-Limit"] = v[0:1:1]
-	h["X-Ratelimit-Remaining"] = v[1:2:2]
-	h["X-Ratelimit-Reset"] = v[2:3:3]
+	h.Set("X-RateLimit-Limit", strconv.FormatUint(res.Limit, 10))
+	h.Set("X-RateLimit-Remaining", strconv.FormatUint(res.Remaining, 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(unixCeil(res.Reset), 10))
 }
 
 // Scopes of a limit, for messages and metrics.
