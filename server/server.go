@@ -107,6 +107,8 @@ type server struct {
 	limits *rateLimits
 	// keyIDs caches the key ids of accepted client keys.
 	keyIDs keyIDCache
+	// trusted caches the parsed trusted_proxies.
+	trusted trustedProxies
 }
 
 // only answers 405 in the OpenAI envelope to methods other than method
