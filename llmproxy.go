@@ -509,61 +509,16 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey, id)
 }
 
-// permute48 maps x (taken modulo 2^48) to a number below 2^48, a
-// different one for every x under the same key: each step (xor with the
-// key, multiplication by an odd number and xor with a right shift, all
-// modulo 2^48) can be undone.
-func permute48(x, key uint64) uint64 {
-	const mask = 1<<48 - 1
-	x = (x ^ key) & mask
-	x = (x * 0x9e3779b97f4b) & mask
-	x ^= x >> 23
-	x = (x * 0xbf58476d1ce5) & mask
-	x ^= x >> 29
-	return x
-}
-
 // RequestID returns the request id carried by ctx, or "".
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey).(string)
 	return id
 }
 
-// requestIDs is the state of NewRequestID: the head of every id of this
-// process ("req_" and 12 hex digits of 48 random bits) and the random key
-// of its counter's permutation, made on the first call, and the counter.
-var requestIDs struct {
-	once sync.Once
-	head [16]byte
-	key  uint64
-	n    atomic.Uint64
-}
-
-// NewRequestID returns a fresh request id: "req_" and 24 hex digits, 12 of
-// a random prefix read once per process and 12 of a counter passed through
-// a keyed permutation of 48-bit numbers (permute48), so that ids look
-// random and do not tell how many came before. Ids are unique within a
-// process for 2^48 requests, and two processes (replicas, restarts) share
-// ids only if they drew the same 48-bit prefix. Unlike a fully random id
-// it costs no read of the system's randomness per request. It is safe for
-// concurrent use.
+// NewRequestID returns a fresh random request id: "req_" and 24 hex
+// digits (96 bits from crypto/rand). It is safe for concurrent use.
 func NewRequestID() string {
-	requestIDs.once.Do(func() {
-		var seed [12]byte
-		_, _ = rand.Read(seed[:]) // never fails (it aborts the process)
-		copy(requestIDs.head[:], "req_")
-		hex.Encode(requestIDs.head[4:], seed[:6])
-		for _, c := range seed[6:] {
-			requestIDs.key = requestIDs.key<<8 | uint64(c)
-		}
-	})
-	n := permute48(requestIDs.n.Add(1), requestIDs.key)
-	const digits = "0123456789abcdef"
-	var b [28]byte
-	copy(b[:], requestIDs.head[:])
-	for i := len(b) - 1; i >= len(requestIDs.head); i-- {
-		b[i] = digits[n&0xf]
-		n >>= 4
-	}
-	return string(b[:])
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // never fails (it aborts the process)
+	return "req_" + hex.EncodeToString(b[:])
 }

@@ -24,18 +24,13 @@ const maxModelLabels = 200
 // from 5 ms to 5 minutes, as LLM requests span that whole range.
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
-// recorder records the proxy's metrics in its own *metrics.Set. Metric
-// handles are cached by their metric and label values (a seriesKey), so
-// that recording builds no series name and allocates nothing once a series
-// exists, and takes only a read lock. The zero value is not usable; see
-// newRecorder. It is safe for concurrent use.
+// recorder records the proxy's metrics in its own *metrics.Set. The zero
+// value is not usable; see newRecorder. It is safe for concurrent use.
 type recorder struct {
 	set *metrics.Set
 
-	cacheMu sync.RWMutex
-	cache   map[seriesKey]any // *metrics.Counter or *metrics.PrometheusHistogram
-	models  sync.Map          // model -> struct{}
-	nmodel  atomic.Int32
+	models sync.Map // model -> struct{}
+	nmodel atomic.Int32
 
 	inflight    *metrics.Counter
 	openStreams *metrics.Counter
@@ -54,13 +49,12 @@ func newRecorder(set *metrics.Set) *recorder {
 		inflight:    set.GetOrCreateCounter("llmproxy_inflight_requests"),
 		openStreams: set.GetOrCreateCounter("llmproxy_open_streams"),
 		gauges:      map[string]bool{},
-		cache:       map[seriesKey]any{},
 		book:        newStatsBook(time.Now()),
 	}
 }
 
-// name builds a metric name with label pairs (name, value, name, value…),
-// quoting and escaping the values.
+// metricName builds a metric name with label pairs (name, value, name,
+// value…), quoting and escaping the values.
 func metricName(base string, labels ...string) string {
 	var b strings.Builder
 	b.Grow(len(base) + 16*len(labels))
@@ -81,52 +75,16 @@ func metricName(base string, labels ...string) string {
 	return b.String()
 }
 
-// seriesKey identifies a series by its metric name and its label values,
-// in the fixed label order of the metric (at most four).
-type seriesKey struct {
-	name string
-	v    [4]string
-}
-
-// keyOf returns the key of the series of name with labels (name, value
-// pairs).
-func keyOf(name string, labels []string) seriesKey {
-	k := seriesKey{name: name}
-	for i := 1; i < len(labels) && i/2 < len(k.v); i += 2 {
-		k.v[i/2] = labels[i]
-	}
-	return k
-}
-
-// series returns the cached handle of a series, or makes it with create
-// from the series' text name and caches it.
-func (r *recorder) series(name string, labels []string, create func(string) any) any {
-	k := keyOf(name, labels)
-	r.cacheMu.RLock()
-	h, ok := r.cache[k]
-	r.cacheMu.RUnlock()
-	if ok {
-		return h
-	}
-	h = create(metricName(name, labels...))
-	r.cacheMu.Lock()
-	r.cache[k] = h
-	r.cacheMu.Unlock()
-	return h
-}
-
 // counter returns the counter of the series of name with labels (name,
-// value pairs, at most four of them).
+// value pairs).
 func (r *recorder) counter(name string, labels ...string) *metrics.Counter {
-	return r.series(name, labels, func(s string) any { return r.set.GetOrCreateCounter(s) }).(*metrics.Counter)
+	return r.set.GetOrCreateCounter(metricName(name, labels...))
 }
 
 // histogram returns the latency histogram of the series of name with
 // labels (see counter).
 func (r *recorder) histogram(name string, labels ...string) *metrics.PrometheusHistogram {
-	return r.series(name, labels, func(s string) any {
-		return r.set.GetOrCreatePrometheusHistogramExt(s, durationBuckets)
-	}).(*metrics.PrometheusHistogram)
+	return r.set.GetOrCreatePrometheusHistogramExt(metricName(name, labels...), durationBuckets)
 }
 
 // model returns the label value for model: the model itself while fewer

@@ -176,27 +176,3 @@ func TestChatCompletionStreamRawFromDecodedChunks(t *testing.T) {
 		require.Equal(t, 5, s.Usage().TotalTokens, "the proxy learns the usage either way")
 	}
 }
-
-// TestPermute48 checks that the permutation of request id counters gives
-// distinct numbers below 2^48 and hides the order of the counter.
-func TestPermute48(t *testing.T) {
-	const n = 1 << 15
-	for _, key := range []uint64{0, 0x123456789abc, 1<<48 - 1} {
-		seen := make(map[uint64]bool, n)
-		ascending := 0
-		prev := permute48(0, key)
-		for x := uint64(0); x < n; x++ {
-			y := permute48(x, key)
-			require.Less(t, y, uint64(1)<<48)
-			require.False(t, seen[y], "permute48(%d, %#x) repeats %#x", x, key, y)
-			seen[y] = true
-			if y > prev {
-				ascending++
-			}
-			prev = y
-		}
-		// A counter passed through unchanged would ascend every time.
-		require.InDelta(t, n/2, ascending, n/8, "key %#x", key)
-	}
-	require.Equal(t, permute48(5, 7), permute48(5+1<<48, 7), "the counter is taken modulo 2^48")
-}

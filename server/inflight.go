@@ -119,13 +119,13 @@ func isShedPath(path string) bool {
 // headers.
 func (s *server) refuse(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h[hdrRequestID] = []string{requestID(r)}
-	if origin := r.Header[hdrOrigin]; len(origin) > 0 && origin[0] != "" {
-		setCORS(h, origin[0], s.p.Config().CORSOrigins)
+	h.Set("X-Request-ID", requestID(r))
+	if origin := r.Header.Get("Origin"); origin != "" {
+		setCORS(h, origin, s.p.Config().CORSOrigins)
 	}
-	h["Content-Type"] = shedContentType
-	h["Retry-After"] = shedRetryAfterHdr
-	h["Content-Length"] = shedContentLength
+	h.Set("Content-Type", "application/json")
+	h.Set("Retry-After", strconv.Itoa(int(shedRetryAfter/time.Second)))
+	h.Set("Content-Length", strconv.Itoa(len(shedBody)))
 	w.WriteHeader(errOverloaded.HTTPStatus())
 	_, _ = w.Write(shedBody)
 }
@@ -140,14 +140,9 @@ var errOverloaded = &llmproxy.Error{
 	RetryAfter: shedRetryAfter,
 }
 
-// The answer of refuse, as writeError would write errOverloaded. The header
-// values are shared by every shed answer: headers are only read once set.
-var (
-	shedBody          = overloadedBody()
-	shedContentType   = []string{"application/json"}
-	shedRetryAfterHdr = []string{strconv.Itoa(int(shedRetryAfter / time.Second))}
-	shedContentLength = []string{strconv.Itoa(len(shedBody))}
-)
+// shedBody is the body of refuse's answer, as writeError would write
+// errOverloaded.
+var shedBody = overloadedBody()
 
 func overloadedBody() []byte {
 	b, err := json.Marshal(errOverloaded.Envelope())

@@ -11,10 +11,8 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/textproto"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,42 +48,13 @@ func info(ctx context.Context) *requestInfo {
 	return ri
 }
 
-// reqCtx is the context of a request as observe makes it: its parent (which
-// carries the request id for the proxy) and, in the same allocation, the
-// request's requestInfo (its Value for infoKey), the writer that records
-// its status and the value of its X-Request-ID header.
-type reqCtx struct {
-	context.Context
-	ri    requestInfo
-	sw    statusWriter
-	idHdr [1]string
-}
-
-// Value returns the request's *requestInfo for infoKey and asks the parent
-// for any other key.
-func (c *reqCtx) Value(key any) any {
-	if _, ok := key.(infoKey); ok {
-		return &c.ri
-	}
-	return c.Context.Value(key)
-}
-
-func (c *reqCtx) String() string { return "server.reqCtx" }
-
-// Canonical forms of the headers the middleware reads and writes, so that
-// no lookup has to canonicalise them (which allocates).
-const (
-	hdrRequestID = "X-Request-Id"
-	hdrOrigin    = "Origin"
-)
-
 // maxRequestIDLen bounds a client-supplied X-Request-ID.
 const maxRequestIDLen = 128
 
 // requestID returns r's X-Request-ID when it is sane, or a new id.
 func requestID(r *http.Request) string {
-	if v := r.Header[hdrRequestID]; len(v) > 0 && validRequestID(v[0]) {
-		return v[0]
+	if id := r.Header.Get("X-Request-ID"); validRequestID(id) {
+		return id
 	}
 	return llmproxy.NewRequestID()
 }
@@ -93,19 +62,18 @@ func requestID(r *http.Request) string {
 // observe tags every request with an id and writes its access log line
 // once it is served. The id is a sane X-Request-ID from the client or a new
 // one; it goes into the context for the proxy and into the response's
-// X-Request-ID header. The request's requestInfo (for the handlers to fill
-// in) and its status writer come in one allocation with its context.
+// X-Request-ID header. The request's requestInfo is in the context for the
+// handlers to fill in.
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r)
-		c := &reqCtx{Context: llmproxy.WithRequestID(r.Context(), id)}
-		c.ri.id = id
-		c.idHdr[0] = id
-		w.Header()[hdrRequestID] = c.idHdr[:]
-		c.sw.ResponseWriter = w
-		next.ServeHTTP(&c.sw, r.WithContext(c))
-		s.accessLog(c, r, start)
+		ri := &requestInfo{id: id}
+		ctx := context.WithValue(llmproxy.WithRequestID(r.Context(), id), infoKey{}, ri)
+		w.Header().Set("X-Request-ID", id)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		s.accessLog(ctx, r, ri, sw.status, start)
 	})
 }
 
@@ -145,34 +113,22 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // flushing streams).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// maxAccessAttrs is the number of attributes of the longest access log
-// line.
-const maxAccessAttrs = 14
-
 // accessLog writes the access log line of a request served by observe: its
 // request id, key id (a hash, never the key), method, path, model,
 // provider, attempts, status, latency, a stream's time to first token
 // (ttft_ms) and tokens (prompt, completion, total). Message contents are
 // never logged. It does nothing when the logger does not take Info records.
-//
-// The attributes are slog.Attr values in an array on the stack (no boxing
-// in []any), and the record goes to the handler with no program counter:
-// the source of every access line would be this function anyway, and
-// finding it would cost a stack walk per request.
-func (s *server) accessLog(c *reqCtx, r *http.Request, start time.Time) {
-	h := s.log.Handler()
-	if !h.Enabled(c, slog.LevelInfo) {
+func (s *server) accessLog(ctx context.Context, r *http.Request, ri *requestInfo, status int, start time.Time) {
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	now := time.Now()
-	ri := &c.ri
-	var buf [maxAccessAttrs]slog.Attr
-	attrs := append(buf[:0],
+	attrs := make([]slog.Attr, 0, 14) // room for all of them
+	attrs = append(attrs,
 		slog.String("request_id", ri.id),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
-		slog.Int("status", c.sw.status),
-		slog.Float64("latency_ms", float64(now.Sub(start).Microseconds())/1000))
+		slog.Int("status", status),
+		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000))
 	if ri.keyID != "" {
 		attrs = append(attrs, slog.String("key_id", ri.keyID))
 	}
@@ -196,9 +152,7 @@ func (s *server) accessLog(c *reqCtx, r *http.Request, start time.Time) {
 		attrs = append(attrs, slog.Int("prompt_tokens", u.PromptTokens),
 			slog.Int("completion_tokens", u.CompletionTokens), slog.Int("total_tokens", total))
 	}
-	rec := slog.NewRecord(now, slog.LevelInfo, "request", 0)
-	rec.AddAttrs(attrs...)
-	_ = h.Handle(c, rec)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
 
 // recover turns a panic in a handler into a 500 in the OpenAI envelope and
@@ -237,43 +191,30 @@ func (s *server) recover(next http.Handler) http.Handler {
 }
 
 // cors answers preflights and sets the CORS headers for allowed origins,
-// taken from the proxy's current configuration. A request without an
-// Origin header costs one header lookup.
+// taken from the proxy's current configuration.
 func (s *server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header[hdrOrigin]
-		if len(origin) == 0 || origin[0] == "" {
+		origin := r.Header.Get("Origin")
+		if origin == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
 		cfg := s.p.Config()
-		if !setCORS(w.Header(), origin[0], cfg.CORSOrigins) {
+		if !setCORS(w.Header(), origin, cfg.CORSOrigins) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h := w.Header()
-			h["Access-Control-Allow-Methods"] = corsAllowMethods
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, "+cfg.APIKeyHeader)
-			h["Access-Control-Max-Age"] = corsMaxAge
+			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
-
-// Constant values of CORS headers. They are shared by every response
-// (headers are only read once set), with capacity = length so that an Add
-// copies them rather than writing into them.
-var (
-	corsVary          = []string{"Origin"}
-	corsAllowAny      = []string{"*"}
-	corsExposeHeaders = []string{"X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, Retry-After, " +
-		"X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"}
-	corsAllowMethods = []string{"GET, POST, OPTIONS"}
-	corsMaxAge       = []string{strconv.Itoa(600)}
-)
 
 // setCORS sets the CORS headers of an answer to a request from origin when
 // allowed lists it (or "*"), and reports whether it did.
@@ -282,17 +223,14 @@ func setCORS(h http.Header, origin string, allowed []string) bool {
 	if !allowAny && !slices.Contains(allowed, origin) {
 		return false
 	}
-	if v := h["Vary"]; len(v) == 0 {
-		h["Vary"] = corsVary
-	} else {
-		h.Add("Vary", "Origin")
-	}
+	h.Add("Vary", "Origin")
 	if allowAny {
-		h["Access-Control-Allow-Origin"] = corsAllowAny
+		h.Set("Access-Control-Allow-Origin", "*")
 	} else {
-		h["Access-Control-Allow-Origin"] = []string{origin}
+		h.Set("Access-Control-Allow-Origin", origin)
 	}
-	h["Access-Control-Expose-Headers"] = corsExposeHeaders
+	h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, Retry-After, "+
+		"X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset")
 	return true
 }
 
@@ -308,10 +246,7 @@ func (s *server) auth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key := ""
-		if v := r.Header[s.keyHeader(cfg.APIKeyHeader)]; len(v) > 0 {
-			key = v[0]
-		}
+		key := r.Header.Get(cfg.APIKeyHeader)
 		if key == "" {
 			if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 				key = strings.TrimSpace(v)
@@ -338,18 +273,6 @@ func (s *server) auth(next http.Handler) http.Handler {
 		info(r.Context()).keyID = s.keyIDs.get(key, len(cfg.APIKeys))
 		next.ServeHTTP(w, r)
 	})
-}
-
-// keyHeader returns the canonical form of name, the configured key header,
-// remembering the last one so that a request does not canonicalise it
-// (which allocates).
-func (s *server) keyHeader(name string) string {
-	if h := s.keyHdr.Load(); h != nil && h[0] == name {
-		return h[1]
-	}
-	h := &[2]string{name, textproto.CanonicalMIMEHeaderKey(name)}
-	s.keyHdr.Store(h)
-	return h[1]
 }
 
 // keyID is a short, non-reversible name for a client key, for logs.

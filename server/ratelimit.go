@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,7 +52,7 @@ func (s *server) rateLimit(endpoint string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		client := clientKey(r, cfg)
+		client := clientKey(r, s.trusted.prefixes(cfg.TrustedProxies))
 		res, scope, err := set.take(r.Context(), endpoint, client)
 		if errors.Is(err, limiter.ErrStopped) {
 			// A reload replaced the limiters while this request held the
@@ -100,21 +101,11 @@ func (s *server) rateLimit(endpoint string, next http.Handler) http.Handler {
 }
 
 // setRateLimitHeaders sets X-RateLimit-Limit, -Remaining and -Reset (Unix
-// seconds) from res, with two allocations in all: one string holding the
-// three numbers and one array holding the three values.
+// seconds) from res.
 func setRateLimitHeaders(h http.Header, res ratelimit.Result) {
-	var buf [64]byte
-	b := strconv.AppendUint(buf[:0], res.Limit, 10)
-	i := len(b)
-	b = strconv.AppendUint(b, res.Remaining, 10)
-	j := len(b)
-	b = strconv.AppendInt(b, unixCeil(res.Reset), 10)
-	nums := string(b)
-	v := &[3]string{nums[:i], nums[i:j], nums[j:]}
-	// The keys in canonical form, as Header.Set would write them.
-	h["X-Ratelimit-Limit"] = v[0:1:1]
-	h["X-Ratelimit-Remaining"] = v[1:2:2]
-	h["X-Ratelimit-Reset"] = v[2:3:3]
+	h.Set("X-RateLimit-Limit", strconv.FormatUint(res.Limit, 10))
+	h.Set("X-RateLimit-Remaining", strconv.FormatUint(res.Remaining, 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(unixCeil(res.Reset), 10))
 }
 
 // Scopes of a limit, for messages and metrics.
@@ -154,25 +145,20 @@ func unixCeil(t time.Time) int64 {
 // clientKey names the client of r for the limits: "key_…" (the hash of
 // the API key, from auth) when auth is on, "ip_…" (a hash of the client's
 // IP address, of its /64 for IPv6, since one host holds a whole /64)
-// otherwise. Keys are hashed so that Redis holds no addresses.
-func clientKey(r *http.Request, cfg llmproxy.Config) string {
+// otherwise; trusted are the trusted proxies (see clientIP). Keys are
+// hashed so that Redis holds no addresses.
+func clientKey(r *http.Request, trusted []netip.Prefix) string {
 	if id := info(r.Context()).keyID; id != "" {
 		return id
 	}
-	ip := clientIP(r, cfg.TrustedProxies)
-	// The hash of ip.String() (of the prefix's, for IPv6), formatted on
-	// the stack.
-	var buf [64]byte
-	s := ip.AppendTo(buf[:0])
+	ip := clientIP(r, trusted)
+	text := ip.String()
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
-		s = p.AppendTo(buf[:0])
+		text = p.String()
 	}
-	sum := sha256.Sum256(s)
-	var key [3 + 16]byte
-	copy(key[:], "ip_")
-	hex.Encode(key[3:], sum[:8])
-	return string(key[:])
+	sum := sha256.Sum256([]byte(text))
+	return "ip_" + hex.EncodeToString(sum[:8])
 }
 
 // clientIP is the address of r's peer. When the peer is one of the trusted
@@ -180,7 +166,7 @@ func clientKey(r *http.Request, cfg llmproxy.Config) string {
 // trusted proxy: proxies append the address they received the request
 // from, so the entries left of the last untrusted one may be forged by the
 // client.
-func clientIP(r *http.Request, trusted []string) netip.Addr {
+func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -190,11 +176,7 @@ func clientIP(r *http.Request, trusted []string) netip.Addr {
 		return netip.IPv4Unspecified() // not an IP connection (tests, unix sockets): one client
 	}
 	peer = peer.Unmap()
-	if len(trusted) == 0 {
-		return peer
-	}
-	prefixes := parseTrusted(trusted)
-	if !isTrusted(peer, prefixes) {
+	if !isTrusted(peer, trusted) {
 		return peer
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -205,11 +187,35 @@ func clientIP(r *http.Request, trusted []string) netip.Addr {
 			break // a garbled entry: trust nothing left of it
 		}
 		client = a.Unmap()
-		if !isTrusted(client, prefixes) {
+		if !isTrusted(client, trusted) {
 			break
 		}
 	}
 	return client
+}
+
+// trustedProxies caches the parsed trusted_proxies of the configuration in
+// force, so that a request does not parse them. It is safe for concurrent
+// use; the zero value is ready.
+type trustedProxies struct {
+	cur atomic.Pointer[parsedTrusted]
+}
+
+// parsedTrusted is a trusted_proxies list and its prefixes.
+type parsedTrusted struct {
+	list     []string
+	prefixes []netip.Prefix
+}
+
+// prefixes returns the prefixes of list, parsing it only when it differs
+// from the last one (after a reload).
+func (t *trustedProxies) prefixes(list []string) []netip.Prefix {
+	if p := t.cur.Load(); p != nil && slices.Equal(p.list, list) {
+		return p.prefixes
+	}
+	p := &parsedTrusted{list: list, prefixes: parseTrusted(list)}
+	t.cur.Store(p)
+	return p.prefixes
 }
 
 // parseTrusted parses trusted_proxies (validated by the config).

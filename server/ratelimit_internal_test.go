@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -85,9 +87,22 @@ func TestClientIP(t *testing.T) {
 			if tc.xff != "" {
 				r.Header.Set("X-Forwarded-For", tc.xff)
 			}
-			assert.Equal(t, tc.want, clientIP(r, tc.trusted).String())
+			assert.Equal(t, tc.want, clientIP(r, parseTrusted(tc.trusted)).String())
 		})
 	}
+}
+
+// trusted_proxies are parsed once per list, and again when a reload
+// changes it.
+func TestTrustedProxiesParsedOnce(t *testing.T) {
+	var tp trustedProxies
+	list := []string{"10.0.0.0/8", "192.0.2.1"}
+	first := tp.prefixes(list)
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}, first)
+	assert.Same(t, &first[0], &tp.prefixes(slices.Clone(list))[0], "an equal list is not parsed again")
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("172.16.0.0/12")}, tp.prefixes([]string{"172.16.0.0/12"}),
+		"a changed list is")
+	assert.Empty(t, tp.prefixes(nil))
 }
 
 // IPv6 clients are limited per /64, the block one host usually holds.
@@ -95,7 +110,7 @@ func TestClientKeyIPv6Prefix(t *testing.T) {
 	key := func(remote string) string {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = remote
-		return clientKey(r, llmproxy.Config{})
+		return clientKey(r, nil)
 	}
 	assert.Equal(t, key("[2001:db8:1:2::1]:1"), key("[2001:db8:1:2:ffff::9]:2"))
 	assert.NotEqual(t, key("[2001:db8:1:2::1]:1"), key("[2001:db8:1:3::1]:1"))
@@ -118,7 +133,7 @@ func TestClientKeyStable(t *testing.T) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = remote
 		sum := sha256.Sum256([]byte(text))
-		assert.Equal(t, "ip_"+hex.EncodeToString(sum[:8]), clientKey(r, llmproxy.Config{}), remote)
+		assert.Equal(t, "ip_"+hex.EncodeToString(sum[:8]), clientKey(r, nil), remote)
 	}
 }
 

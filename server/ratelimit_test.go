@@ -172,6 +172,14 @@ func TestRateLimitByClientIP(t *testing.T) {
 		"the client is the last untrusted hop; what it claims before that is not believed")
 	assert.Equal(t, http.StatusOK, chatAs(t, ts.Server, "", "X-Forwarded-For", "203.0.113.3, 127.0.0.5").status,
 		"trusted hops are skipped")
+
+	// A reload that drops the trusted proxy takes effect: the peer is the
+	// client again, whatever X-Forwarded-For says.
+	cfg.TrustedProxies = nil
+	require.NoError(t, ts.proxy.Reload(cfg))
+	require.Equal(t, http.StatusOK, chatAs(t, ts.Server, "", "X-Forwarded-For", "203.0.113.4").status)
+	assert.Equal(t, http.StatusTooManyRequests, chatAs(t, ts.Server, "", "X-Forwarded-For", "203.0.113.5").status,
+		"after the reload X-Forwarded-For is ignored")
 }
 
 func TestRateLimitHandlerClose(t *testing.T) {

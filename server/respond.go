@@ -16,7 +16,7 @@ import (
 func writeError(w http.ResponseWriter, err error) {
 	e := llmproxy.AsError(err)
 	h := w.Header()
-	h["Content-Type"] = headerJSON
+	h.Set("Content-Type", "application/json")
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
@@ -39,25 +39,10 @@ func clientMayRetry(e *llmproxy.Error) bool {
 	return false
 }
 
-// Header values the handlers set on every answer, shared: net/http only
-// reads them (and copies them when it clones a header).
-var (
-	headerJSON        = []string{"application/json"}
-	headerEventStream = []string{"text/event-stream"}
-	headerNoCache     = []string{"no-cache"}
-	headerNo          = []string{"no"}
-)
-
-// Canonical names of the headers set by map assignment.
-var (
-	hdrProvider = http.CanonicalHeaderKey("X-LLMProxy-Provider")
-	hdrAttempt  = http.CanonicalHeaderKey("X-LLMProxy-Attempt")
-)
-
 // setProxyHeaders sets the headers that name the provider that answered.
 func setProxyHeaders(h http.Header, pi *llmproxy.ProxyInfo) {
-	h[hdrProvider] = []string{pi.Provider}
-	h[hdrAttempt] = []string{strconv.Itoa(pi.AttemptNumber)}
+	h.Set("X-LLMProxy-Provider", pi.Provider)
+	h.Set("X-LLMProxy-Attempt", strconv.Itoa(pi.AttemptNumber))
 }
 
 // writeAnswer writes a successful JSON answer. When the provider kept the
@@ -66,7 +51,7 @@ func setProxyHeaders(h http.Header, pi *llmproxy.ProxyInfo) {
 // client without a decode/encode round trip; otherwise v is encoded.
 func writeAnswer(w http.ResponseWriter, raw []byte, v any, pi *llmproxy.ProxyInfo) {
 	h := w.Header()
-	h["Content-Type"] = headerJSON
+	h.Set("Content-Type", "application/json")
 	if pi != nil {
 		setProxyHeaders(h, pi)
 	}
@@ -74,7 +59,7 @@ func writeAnswer(w http.ResponseWriter, raw []byte, v any, pi *llmproxy.ProxyInf
 		if head, tail, ok := splitForProxyInfo(raw, pi); ok {
 			// Two writes into the response's buffer rather than a
 			// spliced copy of the answer.
-			h["Content-Length"] = []string{strconv.Itoa(len(head) + len(tail))}
+			h.Set("Content-Length", strconv.Itoa(len(head)+len(tail)))
 			_, _ = w.Write(head)
 			_, _ = w.Write(tail)
 			return
@@ -85,7 +70,7 @@ func writeAnswer(w http.ResponseWriter, raw []byte, v any, pi *llmproxy.ProxyInf
 		writeError(w, &llmproxy.Error{Kind: llmproxy.KindInternal, Message: "could not encode the answer", Err: err})
 		return
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 }
 

@@ -24,7 +24,6 @@ package server
 import (
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 
 	"github.com/llmproxy/llmproxy"
 )
@@ -108,8 +107,8 @@ type server struct {
 	limits *rateLimits
 	// keyIDs caches the key ids of accepted client keys.
 	keyIDs keyIDCache
-	// keyHdr is the last configured key header and its canonical form.
-	keyHdr atomic.Pointer[[2]string]
+	// trusted caches the parsed trusted_proxies.
+	trusted trustedProxies
 }
 
 // only answers 405 in the OpenAI envelope to methods other than method

@@ -22,9 +22,9 @@ import (
 func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T], emptyChunk func(c T, pi *llmproxy.ProxyInfo) []byte) {
 	pi := st.ProxyInfo()
 	h := w.Header()
-	h["Content-Type"] = headerEventStream
-	h["Cache-Control"] = headerNoCache
-	h["X-Accel-Buffering"] = headerNo
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
 	setProxyHeaders(h, pi)
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
