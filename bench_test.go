@@ -184,6 +184,20 @@ func BenchmarkParseChatRequest(b *testing.B) {
 	}
 }
 
+// BenchmarkReadChatRequest measures what the server's raw path reads of
+// every chat request (model, messages, stream flags), beside
+// BenchmarkParseChatRequest, the full decode it replaces.
+func BenchmarkReadChatRequest(b *testing.B) {
+	body := []byte(benchChatBody)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := llmproxy.ReadChatRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkChatCompletionStream measures one streamed chat completion
 // through Proxy.ChatCompletionStream against an OpenAI-format upstream,
 // read to its end: 20 and 200 content chunks, so that the difference
