@@ -2,6 +2,7 @@ package readmetest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"go/format"
 	"os"
@@ -11,14 +12,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/llmproxy/llmproxy"
 )
 
 // TestGoPrograms checks that each ```go block is a whole program, formatted
 // as gofmt formats it, that go build compiles against the repository's
-// code. (go vet would chdir into the package's directory, which the
-// overlay cannot provide.)
+// code (go vet would chdir into the package's directory, which the
+// overlay cannot provide), and runs those that need no server.
 // The programs are put into the module through an overlay
 // (internal/readmetest/program<N>/main.go, which exists only there), so
 // that they import the repository's packages and its dependencies as a
@@ -69,7 +71,8 @@ func TestGoPrograms(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go command is needed to build the documentation's programs: %v", err)
 	}
-	cmd := exec.CommandContext(t.Context(), goBin, append([]string{"build", "-overlay", ovFile}, pkgs...)...)
+	bin := filepath.Join(tmp, "bin")
+	cmd := exec.CommandContext(t.Context(), goBin, append([]string{"build", "-overlay", ovFile, "-o", bin + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -84,6 +87,43 @@ func TestGoPrograms(t *testing.T) {
 			msg = strings.ReplaceAll(msg, "internal/readmetest/"+dir, "("+b.where()+")")
 		}
 		t.Errorf("go build of the documentation's programs failed (%v):\n%s", err, msg)
+		return
+	}
+	runPrograms(t, root, bin, starts)
+}
+
+// runPrograms runs the built programs that need no server (those that
+// name no http:// URL) in a directory holding a copy of the shipped
+// config.yaml, with no provider keys in their environment, so that only
+// the mock answers. Each must exit with status 0.
+func runPrograms(t *testing.T, root, bin string, programs map[string]block) {
+	t.Helper()
+	cfg, err := os.ReadFile(filepath.Join(root, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	for name, b := range programs {
+		if strings.Contains(b.text, "http://") {
+			continue // a client of a running proxy
+		}
+		ran++
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, name))
+		cmd.Dir = dir
+		cmd.Env = []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Errorf("%s: the program failed (%v):\n%s", b.where(), err, out)
+		}
+	}
+	if ran == 0 {
+		t.Error("no program without a server to run")
 	}
 }
 
