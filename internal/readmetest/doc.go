@@ -5,7 +5,9 @@
 // The tests check that
 //   - each ```go block is a whole, gofmt-formatted program that go build
 //     compiles against the repository's code (through an overlay, so
-//     nothing is written into the repository);
+//     nothing is written into the repository), and one that needs no
+//     server runs to a clean exit beside a copy of the shipped config.yaml,
+//     with no provider keys;
 //   - each ```yaml block loads as a configuration (LoadConfigEnv);
 //   - each curl command, run against the handler built from the shipped
 //     config.yaml with no provider keys, gets a 2xx answer, or the status
