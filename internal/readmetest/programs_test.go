@@ -72,7 +72,8 @@ func TestGoPrograms(t *testing.T) {
 		t.Fatalf("the go command is needed to build the documentation's programs: %v", err)
 	}
 	bin := filepath.Join(tmp, "bin")
-	cmd := exec.CommandContext(t.Context(), goBin, append([]string{"build", "-overlay", ovFile, "-o", bin + string(filepath.Separator)}, pkgs...)...)
+	args := append([]string{"build", "-overlay", ovFile, "-o", bin + string(filepath.Separator)}, buildFlags...)
+	cmd := exec.CommandContext(t.Context(), goBin, append(args, pkgs...)...)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
