@@ -1,7 +1,9 @@
 // Package llmproxy puts one OpenAI-compatible API in front of many LLM
-// providers (OpenAI, Perplexity, xAI Grok, OpenRouter, Blackbox and any
-// OpenAI-compatible server), with failover by priority and model, retries
-// with exponential backoff and jitter, and typed errors.
+// providers (OpenAI, Anthropic, Cohere, Perplexity, xAI Grok, OpenRouter,
+// Blackbox and any OpenAI-compatible server, plus a local mock), with
+// failover by priority and model, retries with exponential backoff and
+// jitter, and typed errors. Anthropic's Messages API and Cohere's v2 API
+// are translated to and from the OpenAI shape.
 //
 // It is a library first. New builds a Proxy from a Config, which is built
 // in code or loaded from a YAML file with LoadConfig:
@@ -12,11 +14,17 @@
 //	resp, err := p.ChatCompletion(ctx, &llmproxy.ChatRequest{Model: "gpt-4o-mini", Messages: msgs})
 //
 // Built-in provider types live in their own packages and register
-// themselves when imported (the server package and cmd/llmproxy import all
-// of them):
+// themselves when imported; providers/all links every one of them, as
+// cmd/llmproxy does:
 //
-//	import _ "github.com/llmproxy/llmproxy/providers/openai" // openai, perplexity, grok, blackbox, openrouter
-//	import _ "github.com/llmproxy/llmproxy/providers/mock"   // mock
+//	import _ "github.com/llmproxy/llmproxy/providers/all"
+//
+// or one by one:
+//
+//	import _ "github.com/llmproxy/llmproxy/providers/openai"    // openai, perplexity, grok, blackbox, openrouter
+//	import _ "github.com/llmproxy/llmproxy/providers/anthropic" // anthropic
+//	import _ "github.com/llmproxy/llmproxy/providers/cohere"    // cohere
+//	import _ "github.com/llmproxy/llmproxy/providers/mock"      // mock
 //
 // New's error for a type that is not linked names the import to add.
 //
