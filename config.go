@@ -22,7 +22,11 @@ type Config struct {
 	AppVersion string `mapstructure:"app_version"` // default the module version
 	Debug      bool   `mapstructure:"debug"`       // debug logging and pretty errors
 
-	Host string `mapstructure:"host"` // listen host of the server; default "0.0.0.0"
+	// Host is the listen address of the server; default "127.0.0.1", so
+	// that only this machine can reach it. "0.0.0.0" (or "::") listens on
+	// every interface: set APIKeys first, since anyone who can reach the
+	// port can otherwise spend the providers' keys.
+	Host string `mapstructure:"host"`
 	Port int    `mapstructure:"port"` // listen port of the server; default 8000
 
 	// TLSCertFile and TLSKeyFile, when both set, make the server speak TLS
@@ -40,7 +44,9 @@ type Config struct {
 	CORSOrigins []string `mapstructure:"cors_origins"`
 
 	// RateLimitRPM is the number of requests a client may make per
-	// RateLimitWindow across all endpoints; 0 means no global limit.
+	// RateLimitWindow across all endpoints, on top of the per-endpoint
+	// limits; 0 (the default, in code and in a config file) means no
+	// global limit.
 	RateLimitRPM    int           `mapstructure:"rate_limit_rpm"`
 	RateLimitWindow time.Duration `mapstructure:"rate_limit_window"` // default 60 s
 
@@ -208,7 +214,7 @@ func (p *ProviderConfig) Serves(model string) bool {
 
 // Defaults of the zero-valued fields of Config and ProviderConfig.
 const (
-	DefaultHost                    = "0.0.0.0"
+	DefaultHost                    = "127.0.0.1"
 	DefaultPort                    = 8000
 	DefaultAPIKeyHeader            = "X-API-Key"
 	DefaultRateLimitWindow         = 60 * time.Second

@@ -188,6 +188,8 @@ func TestLoadConfig(t *testing.T) {
 					}},
 				}
 				assert.Equal(t, want, cfg)
+				assert.Equal(t, "127.0.0.1", cfg.Host, "loopback unless told otherwise")
+				assert.Zero(t, cfg.RateLimitRPM, "no global limit unless set")
 				assert.True(t, cfg.Providers[0].IsEnabled(), "enabled absent means true")
 				assert.False(t, cfg.Providers[0].APIKey.IsSet(), "an unset key variable is not an error")
 			},
@@ -657,12 +659,12 @@ func TestRepoConfigLoads(t *testing.T) {
 	require.NoError(t, err)
 
 	assert.Equal(t, "llmproxy", cfg.AppName)
-	assert.Equal(t, "0.0.0.0", cfg.Host)
+	assert.Equal(t, "127.0.0.1", cfg.Host, "only this machine can reach it out of the box")
 	assert.Equal(t, 8000, cfg.Port)
 	assert.Empty(t, cfg.APIKeys, "auth is off out of the box")
 	assert.Equal(t, "X-API-Key", cfg.APIKeyHeader)
 	assert.Equal(t, []string{"*"}, cfg.CORSOrigins)
-	assert.Equal(t, 100, cfg.RateLimitRPM)
+	assert.Zero(t, cfg.RateLimitRPM, "no global limit: the per-endpoint limits apply alone")
 	assert.Equal(t, time.Minute, cfg.RateLimitWindow)
 	assert.Equal(t, 100, cfg.RateLimitChatRPM)
 	assert.Equal(t, 100, cfg.RateLimitCompletionsRPM)
