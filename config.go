@@ -134,16 +134,21 @@ type ProviderConfig struct {
 	// Name identifies the provider in routing, logs, metrics and
 	// _proxy_info; it must be unique.
 	Name string `mapstructure:"name"`
-	// Type selects the adapter: openai, perplexity, grok, blackbox,
-	// openrouter, mock, or a type registered with RegisterProviderType.
+	// Type selects the adapter: openai, anthropic, cohere, perplexity,
+	// grok, blackbox, openrouter, mock (providers/all links them all), or
+	// a type registered with RegisterProviderType.
 	Type string `mapstructure:"type"`
 	// BaseURL overrides the type's default base URL (e.g. a vLLM or Ollama
 	// server for type openai).
 	BaseURL string `mapstructure:"base_url"`
-	// APIKeyEnv names the environment variable that holds the provider's
-	// key. When it is named but unset, the provider is disabled with a
-	// warning. Empty means the provider needs no key (mock, local servers).
-	APIKeyEnv string `mapstructure:"api_key_env"`
+	// APIKeyEnv names the environment variables that may hold the
+	// provider's key, in order: the first one set (to a non-empty value)
+	// wins, so that one config file serves users of either convention
+	// (OPENAI_API_KEY or PROXY_API_OPENAI_API_KEY). In a config file it is
+	// one name or a list. When names are given but none is set, the
+	// provider is disabled with a warning. Empty means the provider needs
+	// no key (mock, local servers).
+	APIKeyEnv EnvNames `mapstructure:"api_key_env"`
 	// APIKey is the provider's key. LoadConfig and New fill it from
 	// APIKeyEnv; code may set it directly. It is never printed.
 	APIKey Secret `mapstructure:"-"`
@@ -192,6 +197,25 @@ type ProviderConfig struct {
 	// "search_document".
 	EmbeddingInputType string `mapstructure:"embedding_input_type"`
 }
+
+// EnvNames names environment variables in order of preference. A config
+// file gives one name (api_key_env: OPENAI_API_KEY) or a list
+// (api_key_env: [OPENAI_API_KEY, PROXY_API_OPENAI_API_KEY]).
+type EnvNames []string
+
+// Lookup returns the name and value of the first variable of n that lookup
+// finds set to a non-empty value; ok is false when there is none.
+func (n EnvNames) Lookup(lookup func(string) (string, bool)) (name, value string, ok bool) {
+	for _, name := range n {
+		if v, set := lookup(name); set && v != "" {
+			return name, v, true
+		}
+	}
+	return "", "", false
+}
+
+// String returns the names joined by " or ".
+func (n EnvNames) String() string { return strings.Join(n, " or ") }
 
 // IsEnabled reports whether the provider is switched on (Enabled nil or true).
 func (p *ProviderConfig) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
@@ -333,8 +357,10 @@ func (p ProviderConfig) withDefaults() ProviderConfig {
 	if p.Weight == 0 {
 		p.Weight = 1
 	}
-	if !p.APIKey.IsSet() && p.APIKeyEnv != "" {
-		p.APIKey = Secret(os.Getenv(p.APIKeyEnv))
+	if !p.APIKey.IsSet() {
+		if _, v, ok := p.APIKeyEnv.Lookup(os.LookupEnv); ok {
+			p.APIKey = Secret(v)
+		}
 	}
 	return p
 }
@@ -442,6 +468,15 @@ func (c *Config) Validate() error {
 		} else if _, err := lookupProviderType(p.Type); err != nil {
 			bad(field("type"), "%v", err)
 		}
+		for j, name := range p.APIKeyEnv {
+			f := field("api_key_env")
+			if len(p.APIKeyEnv) > 1 {
+				f = fmt.Sprintf("%s[%d]", f, j)
+			}
+			if !validEnvName(name) {
+				bad(f, "must be the name of an environment variable (letters, digits and _), got %q", name)
+			}
+		}
 		if p.BaseURL != "" && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 			bad(field("base_url"), "must start with http:// or https://, got %q", p.BaseURL)
 		}
@@ -499,6 +534,12 @@ func validProxyAddr(s string) bool {
 	}
 	_, err := netip.ParsePrefix(s)
 	return err == nil
+}
+
+// validEnvName reports whether s can name an environment variable: not
+// empty, without "=", spaces or control characters.
+func validEnvName(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r == '=' || r <= ' ' || r == 0x7f })
 }
 
 func validHeaderName(h string) bool {

@@ -220,7 +220,7 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 		if !pc.IsEnabled() {
 			continue
 		}
-		if pc.APIKeyEnv != "" && !pc.APIKey.IsSet() {
+		if len(pc.APIKeyEnv) > 0 && !pc.APIKey.IsSet() {
 			p.logger.Warn("provider disabled: its API key variable is not set",
 				"provider", pc.Name, "api_key_env", pc.APIKeyEnv)
 			continue
