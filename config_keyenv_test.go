@@ -1,6 +1,9 @@
 package llmproxy
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -143,4 +146,55 @@ func TestEnvNamesLookup(t *testing.T) {
 	_, _, ok = EnvNames(nil).Lookup(env)
 	assert.False(t, ok)
 	assert.Equal(t, "A or B", EnvNames{"A", "B"}.String())
+}
+
+// TestNewWarnsOnceForProvidersWithoutKey checks that the providers
+// disabled for want of a key are listed in one warning at New and at each
+// Reload, not one each.
+func TestNewWarnsOnceForProvidersWithoutKey(t *testing.T) {
+	const unset = "LLMPROXY_TEST_KEYWARN_UNSET"
+	t.Setenv(unset, "")
+	require.NoError(t, os.Unsetenv(unset)) // t.Setenv restores it afterwards
+	var providers []ProviderConfig
+	for _, name := range []string{"a", "b", "c"} {
+		pc, _ := newFake(t, name)
+		pc.APIKeyEnv = EnvNames{unset, unset + "_" + strings.ToUpper(name)}
+		providers = append(providers, pc)
+	}
+	keyless, _ := newFake(t, "keyless")
+	providers = append(providers, keyless)
+
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	p, err := New(Config{Providers: providers}, WithLogger(logger))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	warnings := func() []map[string]any {
+		var out []map[string]any
+		for line := range strings.SplitSeq(logs.String(), "\n") {
+			var rec map[string]any
+			if line == "" || json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != msgProvidersWithoutKey {
+				continue
+			}
+			out = append(out, rec)
+		}
+		return out
+	}
+	recs := warnings()
+	require.Len(t, recs, 1, "one line at New:\n%s", logs.String())
+	assert.Equal(t, "WARN", recs[0]["level"])
+	assert.Equal(t, []any{"a", "b", "c"}, recs[0]["providers"])
+	assert.Equal(t, []any{
+		unset + " or " + unset + "_A", unset + " or " + unset + "_B", unset + " or " + unset + "_C",
+	}, recs[0]["api_key_env"])
+
+	require.NoError(t, p.Reload(Config{Providers: providers}))
+	assert.Len(t, warnings(), 2, "one more line at Reload")
+
+	for i := range 3 {
+		providers[i].APIKey = "sk-set-in-code"
+	}
+	require.NoError(t, p.Reload(Config{Providers: providers}))
+	assert.Len(t, warnings(), 2, "no line when every provider has its key")
+	assert.NotContains(t, logs.String(), "sk-set-in-code")
 }

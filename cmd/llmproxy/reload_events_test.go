@@ -198,14 +198,16 @@ func TestReloadWarnsOpenProxy(t *testing.T) {
 	assert.Len(t, w.logs.records(t, msgOpenProxy), 2, "auth on again")
 }
 
-// TestRunWarnsOpenProxy checks the warnings logged at start: a
+// TestRunStartWarnings checks the warnings logged at start: a
 // non-loopback host without api_keys, and one line for the providers whose
 // key variables are unset. The host is 192.0.2.1 (TEST-NET-1, RFC 5737),
 // which no machine has, so run stops when it cannot listen, after the
 // warnings, without opening any port.
-func TestRunWarnsOpenProxy(t *testing.T) {
+func TestRunStartWarnings(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte("host: 192.0.2.1\nport: 8000\nproviders:\n"+
+		"  - name: a\n    type: mock\n    api_key_env: LLMPROXY_CMD_TEST_UNSET_A\n"+
+		"  - name: b\n    type: mock\n    api_key_env: [LLMPROXY_CMD_TEST_UNSET_B, LLMPROXY_CMD_TEST_UNSET_B2]\n"+
 		"  - name: m\n    type: mock\n"), 0o600))
 	logs := &lockedBuffer{}
 	err := run([]string{"--config", path}, logs)
@@ -214,6 +216,10 @@ func TestRunWarnsOpenProxy(t *testing.T) {
 	recs := logs.records(t, msgOpenProxy)
 	require.Len(t, recs, 1, "one warning at start")
 	assert.Equal(t, "192.0.2.1", recs[0]["host"])
+
+	recs = logs.records(t, "providers disabled: none of their API key variables is set")
+	require.Len(t, recs, 1, "one line for every provider without a key")
+	assert.Equal(t, []any{"a", "b"}, recs[0]["providers"])
 
 }
 
