@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -18,9 +19,13 @@ import (
 // (numbers) in the file. A zero field takes the default given in its
 // comment, so a Config built in code needs only its Providers.
 type Config struct {
-	AppName    string `mapstructure:"app_name"`    // default "llmproxy"
-	AppVersion string `mapstructure:"app_version"` // default the module version
-	Debug      bool   `mapstructure:"debug"`       // debug logging and pretty errors
+	AppName string `mapstructure:"app_name"` // default "llmproxy"
+	// AppVersion is reported by /health; default the version of the
+	// llmproxy module in the program's build information (a tag such as
+	// v1.2.0, or a pseudo-version from the commit a binary was built
+	// from), or "dev" when the build has none (go run, tests).
+	AppVersion string `mapstructure:"app_version"`
+	Debug      bool   `mapstructure:"debug"` // debug logging and pretty errors
 
 	// Host is the listen address of the server; default "127.0.0.1", so
 	// that only this machine can reach it. "0.0.0.0" (or "::") listens on
@@ -287,6 +292,9 @@ func (c *Config) applyFileDefaults(isSet func(key string) bool) {
 func (c Config) withDefaults() Config {
 	if c.AppName == "" {
 		c.AppName = "llmproxy"
+	}
+	if c.AppVersion == "" {
+		c.AppVersion = moduleVersion()
 	}
 	if c.Host == "" {
 		c.Host = DefaultHost
@@ -561,4 +569,47 @@ func validHeaderName(h string) bool {
 func replayHeader(h string) bool {
 	h = http.CanonicalHeaderKey(h)
 	return h == "Idempotency-Key" || h == "X-Idempotency-Key"
+}
+
+// modulePath is the path of this module, looked up in the build
+// information for the default AppVersion.
+const modulePath = "github.com/llmproxy/llmproxy"
+
+// devVersion is the default AppVersion of a build without version
+// information.
+const devVersion = "dev"
+
+// moduleVersion returns the version of this module in the running
+// program's build information (see versionFromBuildInfo).
+func moduleVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return devVersion
+	}
+	return versionFromBuildInfo(bi)
+}
+
+// versionFromBuildInfo returns the version of this module in bi: the main
+// module's when the program is one of this module's commands, else that of
+// the dependency (or its replacement); devVersion when it is unknown or
+// "(devel)".
+func versionFromBuildInfo(bi *debug.BuildInfo) string {
+	var v string
+	if bi.Main.Path == modulePath {
+		v = bi.Main.Version
+	} else {
+		for _, d := range bi.Deps {
+			if d.Path == modulePath {
+				v = d.Version
+				if d.Replace != nil {
+					v = d.Replace.Version
+				}
+				break
+			}
+		}
+	}
+	if v == "" || v == "(devel)" {
+		return devVersion
+	}
+	return v
 }

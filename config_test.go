@@ -163,7 +163,7 @@ func TestLoadConfig(t *testing.T) {
 			yaml: "providers:\n  - name: p\n    type: config-test\n    api_key_env: CONFIG_TEST_UNSET_KEY\n",
 			check: func(t *testing.T, path string, cfg Config) {
 				want := Config{
-					AppName: "llmproxy", Host: DefaultHost, Port: DefaultPort,
+					AppName: "llmproxy", AppVersion: "dev", Host: DefaultHost, Port: DefaultPort,
 					APIKeyHeader:            DefaultAPIKeyHeader,
 					RateLimitWindow:         DefaultRateLimitWindow,
 					RateLimitChatRPM:        DefaultRateLimitChatRPM,
