@@ -433,6 +433,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			contains: []string{
 				`providers[0].type: provider type "` + unlinkedBuiltin + `" is built in but not linked into this program`,
 				`add import _ "example.com/llmproxy-test/unlinked"`,
+				`(or _ "github.com/llmproxy/llmproxy/providers/all" for every built-in type)`,
 			},
 		},
 		{

@@ -33,10 +33,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy"
-	_ "github.com/llmproxy/llmproxy/providers/anthropic"
-	_ "github.com/llmproxy/llmproxy/providers/cohere"
-	_ "github.com/llmproxy/llmproxy/providers/mock"
-	_ "github.com/llmproxy/llmproxy/providers/openai"
+	_ "github.com/llmproxy/llmproxy/providers/all" // every built-in provider type
 	"github.com/llmproxy/llmproxy/ratelimit"
 	"github.com/llmproxy/llmproxy/server"
 )
