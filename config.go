@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -18,11 +19,19 @@ import (
 // (numbers) in the file. A zero field takes the default given in its
 // comment, so a Config built in code needs only its Providers.
 type Config struct {
-	AppName    string `mapstructure:"app_name"`    // default "llmproxy"
-	AppVersion string `mapstructure:"app_version"` // default the module version
-	Debug      bool   `mapstructure:"debug"`       // debug logging and pretty errors
+	AppName string `mapstructure:"app_name"` // default "llmproxy"
+	// AppVersion is reported by /health; default the version of the
+	// llmproxy module in the program's build information (a tag such as
+	// v1.2.0, or a pseudo-version from the commit a binary was built
+	// from), or "dev" when the build has none (go run, tests).
+	AppVersion string `mapstructure:"app_version"`
+	Debug      bool   `mapstructure:"debug"` // debug logging and pretty errors
 
-	Host string `mapstructure:"host"` // listen host of the server; default "0.0.0.0"
+	// Host is the listen address of the server; default "127.0.0.1", so
+	// that only this machine can reach it. "0.0.0.0" (or "::") listens on
+	// every interface: set APIKeys first, since anyone who can reach the
+	// port can otherwise spend the providers' keys.
+	Host string `mapstructure:"host"`
 	Port int    `mapstructure:"port"` // listen port of the server; default 8000
 
 	// TLSCertFile and TLSKeyFile, when both set, make the server speak TLS
@@ -40,7 +49,9 @@ type Config struct {
 	CORSOrigins []string `mapstructure:"cors_origins"`
 
 	// RateLimitRPM is the number of requests a client may make per
-	// RateLimitWindow across all endpoints; 0 means no global limit.
+	// RateLimitWindow across all endpoints, on top of the per-endpoint
+	// limits; 0 (the default, in code and in a config file) means no
+	// global limit.
 	RateLimitRPM    int           `mapstructure:"rate_limit_rpm"`
 	RateLimitWindow time.Duration `mapstructure:"rate_limit_window"` // default 60 s
 
@@ -128,16 +139,21 @@ type ProviderConfig struct {
 	// Name identifies the provider in routing, logs, metrics and
 	// _proxy_info; it must be unique.
 	Name string `mapstructure:"name"`
-	// Type selects the adapter: openai, perplexity, grok, blackbox,
-	// openrouter, mock, or a type registered with RegisterProviderType.
+	// Type selects the adapter: openai, anthropic, cohere, perplexity,
+	// grok, blackbox, openrouter, mock (providers/all links them all), or
+	// a type registered with RegisterProviderType.
 	Type string `mapstructure:"type"`
 	// BaseURL overrides the type's default base URL (e.g. a vLLM or Ollama
 	// server for type openai).
 	BaseURL string `mapstructure:"base_url"`
-	// APIKeyEnv names the environment variable that holds the provider's
-	// key. When it is named but unset, the provider is disabled with a
-	// warning. Empty means the provider needs no key (mock, local servers).
-	APIKeyEnv string `mapstructure:"api_key_env"`
+	// APIKeyEnv names the environment variables that may hold the
+	// provider's key, in order: the first one set (to a non-empty value)
+	// wins, so that one config file serves users of either convention
+	// (OPENAI_API_KEY or PROXY_API_OPENAI_API_KEY). In a config file it is
+	// one name or a list. When names are given but none is set, the
+	// provider is disabled with a warning. Empty means the provider needs
+	// no key (mock, local servers).
+	APIKeyEnv EnvNames `mapstructure:"api_key_env"`
 	// APIKey is the provider's key. LoadConfig and New fill it from
 	// APIKeyEnv; code may set it directly. It is never printed.
 	APIKey Secret `mapstructure:"-"`
@@ -187,6 +203,25 @@ type ProviderConfig struct {
 	EmbeddingInputType string `mapstructure:"embedding_input_type"`
 }
 
+// EnvNames names environment variables in order of preference. A config
+// file gives one name (api_key_env: OPENAI_API_KEY) or a list
+// (api_key_env: [OPENAI_API_KEY, PROXY_API_OPENAI_API_KEY]).
+type EnvNames []string
+
+// Lookup returns the name and value of the first variable of n that lookup
+// finds set to a non-empty value; ok is false when there is none.
+func (n EnvNames) Lookup(lookup func(string) (string, bool)) (name, value string, ok bool) {
+	for _, name := range n {
+		if v, set := lookup(name); set && v != "" {
+			return name, v, true
+		}
+	}
+	return "", "", false
+}
+
+// String returns the names joined by " or ".
+func (n EnvNames) String() string { return strings.Join(n, " or ") }
+
 // IsEnabled reports whether the provider is switched on (Enabled nil or true).
 func (p *ProviderConfig) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
 
@@ -208,7 +243,7 @@ func (p *ProviderConfig) Serves(model string) bool {
 
 // Defaults of the zero-valued fields of Config and ProviderConfig.
 const (
-	DefaultHost                    = "0.0.0.0"
+	DefaultHost                    = "127.0.0.1"
 	DefaultPort                    = 8000
 	DefaultAPIKeyHeader            = "X-API-Key"
 	DefaultRateLimitWindow         = 60 * time.Second
@@ -257,6 +292,9 @@ func (c *Config) applyFileDefaults(isSet func(key string) bool) {
 func (c Config) withDefaults() Config {
 	if c.AppName == "" {
 		c.AppName = "llmproxy"
+	}
+	if c.AppVersion == "" {
+		c.AppVersion = moduleVersion()
 	}
 	if c.Host == "" {
 		c.Host = DefaultHost
@@ -327,8 +365,10 @@ func (p ProviderConfig) withDefaults() ProviderConfig {
 	if p.Weight == 0 {
 		p.Weight = 1
 	}
-	if !p.APIKey.IsSet() && p.APIKeyEnv != "" {
-		p.APIKey = Secret(os.Getenv(p.APIKeyEnv))
+	if !p.APIKey.IsSet() {
+		if _, v, ok := p.APIKeyEnv.Lookup(os.LookupEnv); ok {
+			p.APIKey = Secret(v)
+		}
 	}
 	return p
 }
@@ -436,6 +476,15 @@ func (c *Config) Validate() error {
 		} else if _, err := lookupProviderType(p.Type); err != nil {
 			bad(field("type"), "%v", err)
 		}
+		for j, name := range p.APIKeyEnv {
+			f := field("api_key_env")
+			if len(p.APIKeyEnv) > 1 {
+				f = fmt.Sprintf("%s[%d]", f, j)
+			}
+			if !validEnvName(name) {
+				bad(f, "must be the name of an environment variable (letters, digits and _), got %q", name)
+			}
+		}
 		if p.BaseURL != "" && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 			bad(field("base_url"), "must start with http:// or https://, got %q", p.BaseURL)
 		}
@@ -495,6 +544,12 @@ func validProxyAddr(s string) bool {
 	return err == nil
 }
 
+// validEnvName reports whether s can name an environment variable: not
+// empty, without "=", spaces or control characters.
+func validEnvName(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r == '=' || r <= ' ' || r == 0x7f })
+}
+
 func validHeaderName(h string) bool {
 	if h == "" {
 		return false
@@ -514,4 +569,47 @@ func validHeaderName(h string) bool {
 func replayHeader(h string) bool {
 	h = http.CanonicalHeaderKey(h)
 	return h == "Idempotency-Key" || h == "X-Idempotency-Key"
+}
+
+// modulePath is the path of this module, looked up in the build
+// information for the default AppVersion.
+const modulePath = "github.com/llmproxy/llmproxy"
+
+// devVersion is the default AppVersion of a build without version
+// information.
+const devVersion = "dev"
+
+// moduleVersion returns the version of this module in the running
+// program's build information (see versionFromBuildInfo).
+func moduleVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return devVersion
+	}
+	return versionFromBuildInfo(bi)
+}
+
+// versionFromBuildInfo returns the version of this module in bi: the main
+// module's when the program is one of this module's commands, else that of
+// the dependency (or its replacement); devVersion when it is unknown or
+// "(devel)".
+func versionFromBuildInfo(bi *debug.BuildInfo) string {
+	var v string
+	if bi.Main.Path == modulePath {
+		v = bi.Main.Version
+	} else {
+		for _, d := range bi.Deps {
+			if d.Path == modulePath {
+				v = d.Version
+				if d.Replace != nil {
+					v = d.Replace.Version
+				}
+				break
+			}
+		}
+	}
+	if v == "" || v == "(devel)" {
+		return devVersion
+	}
+	return v
 }

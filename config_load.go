@@ -62,9 +62,9 @@ func LoadConfig(path string) (Config, error) {
 // the list keys api_keys and cors_origins take a comma-separated value
 // (PROXY_API_API_KEYS=key1,key2). The environment beats the file.
 //
-// Each provider's APIKey is read from the variable named by its
-// api_key_env; an unset variable is not an error here (New disables the
-// provider with a warning). ConfigFile is set to path unless the file or
+// Each provider's APIKey is read from the first variable of its
+// api_key_env (one name or a list of names) that is set; none set is not
+// an error here (New disables the provider with a warning). ConfigFile is set to path unless the file or
 // the environment sets config_file.
 //
 // The error reports every problem found, one per line, each prefixed with
@@ -187,10 +187,8 @@ func LoadConfigEnv(path string, lookupEnv func(string) (string, bool)) (Config, 
 
 	keys := make([]Secret, len(cfg.Providers))
 	for i, p := range cfg.Providers {
-		if p.APIKeyEnv != "" {
-			if val, ok := lookup(p.APIKeyEnv); ok {
-				keys[i] = Secret(val)
-			}
+		if _, val, ok := p.APIKeyEnv.Lookup(lookup); ok {
+			keys[i] = Secret(val)
 		}
 	}
 	cfg = cfg.withDefaults()
@@ -304,7 +302,10 @@ func keyDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-var configDurationType = reflect.TypeFor[time.Duration]()
+var (
+	configDurationType = reflect.TypeFor[time.Duration]()
+	configEnvNamesType = reflect.TypeFor[EnvNames]()
+)
 
 // applyEnvOverrides sets the global scalar and list keys that have an
 // EnvPrefix variable, parsed to the field's type, as viper overrides.
@@ -371,8 +372,21 @@ func parseEnvValue(t reflect.Type, s string) (any, error) {
 // seconds (or duration strings) into time.Duration.
 func configDecodeHook(from, to reflect.Value) (any, error) {
 	data := from.Interface()
-	if to.Type() == configDurationType {
+	switch to.Type() {
+	case configDurationType:
 		return configDuration(data)
+	case configEnvNamesType:
+		// One name or a list of them; "" means none, as an absent key.
+		switch d := data.(type) {
+		case string:
+			if d == "" {
+				return EnvNames(nil), nil
+			}
+			return EnvNames{d}, nil
+		case []any, []string:
+			return data, nil
+		}
+		return nil, fmt.Errorf("must be a variable name or a list of them, got %s", describeConfigValue(data))
 	}
 	switch to.Kind() {
 	case reflect.String:

@@ -133,7 +133,7 @@ func TestLoadConfig(t *testing.T) {
 					Providers: []ProviderConfig{
 						{
 							Name: "primary", Type: configTestType,
-							BaseURL: "https://api.example.com/v1", APIKeyEnv: "PRIMARY_KEY",
+							BaseURL: "https://api.example.com/v1", APIKeyEnv: EnvNames{"PRIMARY_KEY"},
 							APIKey: Secret("sk-primary"),
 							Models: []string{"gpt-4o", "gpt-4*"}, Enabled: &off,
 							Priority: 2, Weight: 3, Timeout: 30 * time.Second,
@@ -163,7 +163,7 @@ func TestLoadConfig(t *testing.T) {
 			yaml: "providers:\n  - name: p\n    type: config-test\n    api_key_env: CONFIG_TEST_UNSET_KEY\n",
 			check: func(t *testing.T, path string, cfg Config) {
 				want := Config{
-					AppName: "llmproxy", Host: DefaultHost, Port: DefaultPort,
+					AppName: "llmproxy", AppVersion: "dev", Host: DefaultHost, Port: DefaultPort,
 					APIKeyHeader:            DefaultAPIKeyHeader,
 					RateLimitWindow:         DefaultRateLimitWindow,
 					RateLimitChatRPM:        DefaultRateLimitChatRPM,
@@ -179,7 +179,7 @@ func TestLoadConfig(t *testing.T) {
 					LogLevel:                "info",
 					ConfigFile:              path,
 					Providers: []ProviderConfig{{
-						Name: "p", Type: configTestType, APIKeyEnv: "CONFIG_TEST_UNSET_KEY",
+						Name: "p", Type: configTestType, APIKeyEnv: EnvNames{"CONFIG_TEST_UNSET_KEY"},
 						Priority: 1, Weight: 1, Timeout: DefaultProviderTimeout,
 						FirstTokenTimeout: DefaultProviderTimeout, StreamIdleTimeout: DefaultStreamIdleTimeout,
 						MaxRetries: DefaultMaxRetries,
@@ -188,6 +188,8 @@ func TestLoadConfig(t *testing.T) {
 					}},
 				}
 				assert.Equal(t, want, cfg)
+				assert.Equal(t, "127.0.0.1", cfg.Host, "loopback unless told otherwise")
+				assert.Zero(t, cfg.RateLimitRPM, "no global limit unless set")
 				assert.True(t, cfg.Providers[0].IsEnabled(), "enabled absent means true")
 				assert.False(t, cfg.Providers[0].APIKey.IsSet(), "an unset key variable is not an error")
 			},
@@ -431,6 +433,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			contains: []string{
 				`providers[0].type: provider type "` + unlinkedBuiltin + `" is built in but not linked into this program`,
 				`add import _ "example.com/llmproxy-test/unlinked"`,
+				`(or _ "github.com/llmproxy/llmproxy/providers/all" for every built-in type)`,
 			},
 		},
 		{
@@ -657,12 +660,12 @@ func TestRepoConfigLoads(t *testing.T) {
 	require.NoError(t, err)
 
 	assert.Equal(t, "llmproxy", cfg.AppName)
-	assert.Equal(t, "0.0.0.0", cfg.Host)
+	assert.Equal(t, "127.0.0.1", cfg.Host, "only this machine can reach it out of the box")
 	assert.Equal(t, 8000, cfg.Port)
 	assert.Empty(t, cfg.APIKeys, "auth is off out of the box")
 	assert.Equal(t, "X-API-Key", cfg.APIKeyHeader)
 	assert.Equal(t, []string{"*"}, cfg.CORSOrigins)
-	assert.Equal(t, 100, cfg.RateLimitRPM)
+	assert.Zero(t, cfg.RateLimitRPM, "no global limit: the per-endpoint limits apply alone")
 	assert.Equal(t, time.Minute, cfg.RateLimitWindow)
 	assert.Equal(t, 100, cfg.RateLimitChatRPM)
 	assert.Equal(t, 100, cfg.RateLimitCompletionsRPM)
@@ -685,29 +688,29 @@ func TestRepoConfigLoads(t *testing.T) {
 	assert.Equal(t, []string{"openai", "anthropic", "cohere", "perplexity", "grok", "openrouter", "blackbox", "mock"}, names)
 
 	openai := byName["openai"]
-	assert.Equal(t, "OPENAI_API_KEY", openai.APIKeyEnv)
+	assert.Equal(t, EnvNames{"OPENAI_API_KEY", "PROXY_API_OPENAI_API_KEY"}, openai.APIKeyEnv)
 	assert.Equal(t, "sk-openai", openai.APIKey.Reveal())
 	assert.Equal(t, 1, openai.Priority)
 	assert.Equal(t, []string{"gpt-4o", "gpt-4o-mini", "gpt-4*", "text-embedding-3-small", "text-embedding-3-large", "gpt-3.5-turbo-instruct"}, openai.Models)
 	assert.Equal(t, 2, openai.MaxRetries)
 
-	assert.Equal(t, "ANTHROPIC_API_KEY", byName["anthropic"].APIKeyEnv)
+	assert.Equal(t, EnvNames{"ANTHROPIC_API_KEY", "PROXY_API_ANTHROPIC_API_KEY"}, byName["anthropic"].APIKeyEnv)
 	assert.True(t, byName["anthropic"].Serves("claude-sonnet-4-5"))
 	assert.Equal(t, 4096, byName["anthropic"].DefaultMaxTokens)
-	assert.Equal(t, "COHERE_API_KEY", byName["cohere"].APIKeyEnv)
+	assert.Equal(t, EnvNames{"COHERE_API_KEY", "CO_API_KEY", "PROXY_API_COHERE_API_KEY"}, byName["cohere"].APIKeyEnv)
 	assert.Equal(t, "search_document", byName["cohere"].EmbeddingInputType)
-	assert.Equal(t, "PERPLEXITY_API_KEY", byName["perplexity"].APIKeyEnv)
+	assert.Equal(t, EnvNames{"PERPLEXITY_API_KEY", "PROXY_API_PERPLEXITY_API_KEY"}, byName["perplexity"].APIKeyEnv)
 	assert.False(t, byName["perplexity"].APIKey.IsSet())
 	assert.Equal(t, []string{"sonar", "sonar-pro", "sonar-reasoning-pro"}, byName["perplexity"].Models)
 	assert.Equal(t, 2, byName["perplexity"].Priority)
-	assert.Equal(t, "XAI_API_KEY", byName["grok"].APIKeyEnv)
+	assert.Equal(t, EnvNames{"XAI_API_KEY", "PROXY_API_GROK_API_KEY"}, byName["grok"].APIKeyEnv)
 	assert.True(t, byName["grok"].Serves("grok-3"))
-	assert.Equal(t, "OPENROUTER_API_KEY", byName["openrouter"].APIKeyEnv)
+	assert.Equal(t, EnvNames{"OPENROUTER_API_KEY", "PROXY_API_OPENROUTER_API_KEY"}, byName["openrouter"].APIKeyEnv)
 	assert.Equal(t, 3, byName["openrouter"].Priority)
 	assert.True(t, byName["openrouter"].Serves("anthropic/claude-3.5-sonnet"))
 	assert.Contains(t, byName["openrouter"].CustomHeaders, "http-referer")
 	assert.Contains(t, byName["openrouter"].CustomHeaders, "x-title")
-	assert.Equal(t, "BLACKBOX_API_KEY", byName["blackbox"].APIKeyEnv)
+	assert.Equal(t, EnvNames{"BLACKBOX_API_KEY", "PROXY_API_BLACKBOX_API_KEY"}, byName["blackbox"].APIKeyEnv)
 	assert.Equal(t, 3, byName["blackbox"].Priority)
 
 	mock := byName["mock"]
@@ -721,17 +724,31 @@ func TestRepoConfigLoads(t *testing.T) {
 }
 
 // TestLoadConfigEnvExample checks that .env.example parses as a .env file
-// and names the key variable of every provider in config.yaml.
+// and shows every key variable of every provider in config.yaml: the
+// first, the vendor's own name, as an empty variable, the others at least
+// in a comment.
 func TestLoadConfigEnvExample(t *testing.T) {
+	registerConfigTestType()
 	example, err := os.ReadFile(".env.example")
 	require.NoError(t, err)
 	env, err := readDotenv(".env.example")
 	require.NoError(t, err)
 	cfgText, err := os.ReadFile("config.yaml")
 	require.NoError(t, err)
-	for _, m := range regexp.MustCompile(`(?m)^\s+api_key_env:\s*(\w+)`).FindAllStringSubmatch(string(cfgText), -1) {
-		v, ok := env[m[1]]
-		assert.True(t, ok, "%s missing from .env.example:\n%s", m[1], example)
-		assert.Empty(t, v, "%s must be empty in .env.example", m[1])
+	cfg, err := LoadConfigEnv(writeConfig(t, builtinTypeRE.ReplaceAllString(string(cfgText), "${1}"+configTestType), ""), nil)
+	require.NoError(t, err)
+	named := 0
+	for _, p := range cfg.Providers {
+		if len(p.APIKeyEnv) == 0 {
+			continue
+		}
+		named++
+		v, ok := env[p.APIKeyEnv[0]]
+		assert.True(t, ok, "%s missing from .env.example:\n%s", p.APIKeyEnv[0], example)
+		assert.Empty(t, v, "%s must be empty in .env.example", p.APIKeyEnv[0])
+		for _, name := range p.APIKeyEnv[1:] {
+			assert.Regexp(t, `(?m)^# `+name+`=$`, string(example), "%s missing from .env.example", name)
+		}
 	}
+	assert.Equal(t, 7, named, "the providers that need a key")
 }

@@ -216,13 +216,14 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 		byName: make(map[string]*upstream, len(cfg.Providers)),
 		budget: newRetryBudget(cfg.RetryBudgetPercent, cfg.RetryBudgetWindow),
 	}
+	var noKey, noKeyVars []string
 	for i, pc := range cfg.Providers {
 		if !pc.IsEnabled() {
 			continue
 		}
-		if pc.APIKeyEnv != "" && !pc.APIKey.IsSet() {
-			p.logger.Warn("provider disabled: its API key variable is not set",
-				"provider", pc.Name, "api_key_env", pc.APIKeyEnv)
+		if len(pc.APIKeyEnv) > 0 && !pc.APIKey.IsSet() {
+			noKey = append(noKey, pc.Name)
+			noKeyVars = append(noKeyVars, pc.APIKeyEnv.String())
 			continue
 		}
 		if u := prev.reusable(pc, cfg); u != nil {
@@ -244,8 +245,18 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 		st.byName[pc.Name] = u
 	}
 	sortByPriority(st.upstreams)
+	if len(noKey) > 0 {
+		// One line for all of them: a config file that lists every
+		// provider would otherwise greet each start and reload with a
+		// screenful.
+		p.logger.Warn(msgProvidersWithoutKey, "providers", noKey, "api_key_env", noKeyVars)
+	}
 	return st, nil
 }
+
+// msgProvidersWithoutKey is the warning that lists the enabled providers
+// disabled because none of their api_key_env variables is set.
+const msgProvidersWithoutKey = "providers disabled: none of their API key variables is set"
 
 // reusable returns the upstream of st (which may be nil) configured as pc
 // under the global settings of gc, or nil when there is none.

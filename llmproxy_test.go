@@ -23,9 +23,9 @@ func TestProxyProvidersStatus(t *testing.T) {
 	t.Setenv(set, "sk-test-secret")
 
 	nokey, fNokey := newFake(t, "nokey")
-	nokey.APIKeyEnv = unset
+	nokey.APIKeyEnv = EnvNames{unset}
 	withkey, fWithkey := newFake(t, "withkey")
-	withkey.APIKeyEnv = set
+	withkey.APIKeyEnv = EnvNames{set}
 	withkey.Priority = 3
 	off, fOff := newFake(t, "off")
 	off.Enabled = new(false)

@@ -72,6 +72,9 @@ var builtinImports = map[string]string{
 	"cohere":     "github.com/llmproxy/llmproxy/providers/cohere",
 }
 
+// allProvidersImport is the package that links every built-in type.
+const allProvidersImport = "github.com/llmproxy/llmproxy/providers/all"
+
 // RegisterProviderType makes a provider type available to every proxy in
 // the process under the name typ, which config files use as a provider's
 // type. It panics if typ is empty, f is nil or typ is already registered.
@@ -108,7 +111,7 @@ func lookupProviderType(typ string) (ProviderFactory, error) {
 		return f, nil
 	}
 	if pkg, builtin := builtinImports[typ]; builtin {
-		return nil, fmt.Errorf("provider type %q is built in but not linked into this program; add import _ %q", typ, pkg)
+		return nil, fmt.Errorf("provider type %q is built in but not linked into this program; add import _ %q (or _ %q for every built-in type)", typ, pkg, allProvidersImport)
 	}
 	known := ProviderTypes()
 	for t := range builtinImports {

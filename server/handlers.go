@@ -19,7 +19,7 @@ func (s *server) readJSONBody(w http.ResponseWriter, r *http.Request) (body []by
 		if err != nil || (mt != "application/json" && mt != "text/plain") {
 			writeError(w, &llmproxy.Error{
 				Kind: llmproxy.KindInvalidRequest, Status: http.StatusUnsupportedMediaType,
-				Code: "unsupported_media_type", Message: "the request body must be JSON (Content-Type: application/json), got " + ct,
+				Code: "unsupported_media_type", Message: "the request body must be JSON: send Content-Type: application/json (with curl: -H 'Content-Type: application/json'); got Content-Type: " + ct,
 			})
 			return nil, false
 		}

@@ -350,7 +350,7 @@ func TestHealthWithoutActiveProvider(t *testing.T) {
 	const env = "LLMPROXY_SERVER_TEST_UNSET_KEY"
 	t.Setenv(env, "") // empty: the provider is disabled
 	cfg := mockConfig()
-	cfg.Providers = []llmproxy.ProviderConfig{{Name: "keyless", Type: "mock", APIKeyEnv: env}}
+	cfg.Providers = []llmproxy.ProviderConfig{{Name: "keyless", Type: "mock", APIKeyEnv: llmproxy.EnvNames{env}}}
 	srv := newProxyServer(t, cfg)
 
 	r := do(t, srv, http.MethodGet, "/health", "")
@@ -373,7 +373,7 @@ func TestProvidersEndpoint(t *testing.T) {
 	cfg.Providers = []llmproxy.ProviderConfig{
 		{Name: "with-key", Type: "mock", APIKey: llmproxy.Secret(secret), Models: []string{"mock-1"}},
 		{Name: "no-key", Type: "mock", Models: []string{"mock-2"}, Priority: 2},
-		{Name: "env-unset", Type: "mock", APIKeyEnv: env},
+		{Name: "env-unset", Type: "mock", APIKeyEnv: llmproxy.EnvNames{env}},
 	}
 	ts := startServer(t, cfg, server.Options{})
 

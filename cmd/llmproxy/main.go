@@ -6,7 +6,9 @@
 //	llmproxy [--config config.yaml] [--log-format json|text]
 //
 // It listens on host:port from the config (PROXY_API_HOST and
-// PROXY_API_PORT override them), logs JSON to standard error or log_file
+// PROXY_API_PORT override them; the default, 127.0.0.1:8000, reaches this
+// machine only, and a non-loopback host without api_keys is warned about
+// at start and at every reload), logs JSON to standard error or log_file
 // (buffered: a line reaches the file within 100 ms, and every line is
 // written out before the command exits), and shuts down gracefully on
 // SIGINT or SIGTERM, letting in-flight requests finish.
@@ -31,10 +33,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy"
-	_ "github.com/llmproxy/llmproxy/providers/anthropic"
-	_ "github.com/llmproxy/llmproxy/providers/cohere"
-	_ "github.com/llmproxy/llmproxy/providers/mock"
-	_ "github.com/llmproxy/llmproxy/providers/openai"
+	_ "github.com/llmproxy/llmproxy/providers/all" // every built-in provider type
 	"github.com/llmproxy/llmproxy/ratelimit"
 	"github.com/llmproxy/llmproxy/server"
 )
@@ -68,6 +67,7 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer closeLog()
+	warnIfOpen(logger, cfg.Host, cfg.APIKeys)
 
 	p, err := llmproxy.New(cfg, llmproxy.WithLogger(logger))
 	if err != nil {
