@@ -16,9 +16,10 @@ func TestMain(m *testing.M) {
 }
 
 // TestChaosShort is the short chaos run: 300 requests over 3 s while the
-// upstreams go through every mode of the schedule once (phases of 500 ms,
-// each request far shorter than a phase, so that a provider that can serve
-// always exists for the whole of a request).
+// upstreams go through every mode of the schedule once (phases of 500 ms
+// at least: a change of phase waits for the requests begun before the
+// current phase, so that a provider that can serve exists for the whole of
+// every request, however busy the machine).
 //
 // The run dispatches request i at i×10 ms and counts as not sent those it
 // could not hand to a worker by 6 s. With as many workers as requests, a
