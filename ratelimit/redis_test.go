@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,6 +36,98 @@ func newTestRedis(t *testing.T, srv *redistest.Server, opts RedisOptions) (*Redi
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
 	return r, logs
+}
+
+// command is one Redis command as a commandLog saw it end.
+type command struct {
+	name string
+	err  error
+	cmd  redis.Cmder
+}
+
+// commandLog records the commands a Redis sends, so that tests can say
+// whether and how Redis was used without timing anything.
+type commandLog struct {
+	mu   sync.Mutex
+	cmds []command
+}
+
+// logCommands records every command r sends from now on.
+func logCommands(r *Redis) *commandLog {
+	l := &commandLog{}
+	r.client.AddHook(l)
+	return l
+}
+
+func (l *commandLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		l.mu.Lock()
+		l.cmds = append(l.cmds, command{name: cmd.Name(), err: err, cmd: cmd})
+		l.mu.Unlock()
+		return err
+	}
+}
+
+func (l *commandLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		l.mu.Lock()
+		for _, c := range cmds {
+			l.cmds = append(l.cmds, command{name: c.Name(), err: c.Err(), cmd: c})
+		}
+		l.mu.Unlock()
+		return err
+	}
+}
+
+// since returns the commands recorded after the first n.
+func (l *commandLog) since(n int) []command {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]command(nil), l.cmds[min(n, len(l.cmds)):]...)
+}
+
+// len returns the number of commands recorded so far.
+func (l *commandLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.cmds)
+}
+
+// lockTakes returns those of cmds that try to take a lock: SET … NX
+// (go-redis sends SetNX with an expiry as SET key value PX ttl NX).
+func lockTakes(cmds []command) []command {
+	var out []command
+	for _, c := range cmds {
+		if c.name != "set" && c.name != "setnx" {
+			continue
+		}
+		for _, a := range c.cmd.Args() {
+			if s, ok := a.(string); c.name == "setnx" || ok && strings.EqualFold(s, "nx") {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// endProbeWait lets the next call probe Redis at once, as if the probe
+// interval had passed; tests give it an interval of an hour, so that no
+// probe happens unless they call this.
+func endProbeWait(r *Redis) {
+	r.health.mu.Lock()
+	r.health.nextProbe = time.Time{}
+	r.health.mu.Unlock()
 }
 
 // rawClient is a plain client of srv for looking at the keys.
@@ -107,20 +201,30 @@ func TestRedisStoreResults(t *testing.T) {
 	s := newStore(t, r, "emb", 3, time.Minute)
 	ctx := context.Background()
 
+	// GCRA on the server's clock: the first take starts the bucket's
+	// count, each allowed take moves its "full again" time 20 s further,
+	// and a refusal is allowed again 20 s after the first take. Bracketed
+	// by the clock read before the first take and after each one, these
+	// hold however slow the machine is.
+	const slack = 5 * time.Millisecond // float arithmetic in redis_rate
+	first := time.Now()
 	for i := range 3 {
 		res, err := Take(ctx, s, "k")
+		after := time.Now()
 		require.NoError(t, err)
 		require.True(t, res.OK)
 		assert.EqualValues(t, 3, res.Limit)
 		assert.EqualValues(t, 2-i, res.Remaining)
-		assert.WithinDuration(t, time.Now().Add(time.Duration(i+1)*20*time.Second), res.Reset, 2*time.Second,
+		per := time.Duration(i+1) * 20 * time.Second
+		assert.WithinRange(t, res.Reset, first.Add(per-slack), after.Add(per+slack),
 			"allowed: reset is when the bucket is full again, 20 s per request used")
 	}
 	res, err := Take(ctx, s, "k")
+	after := time.Now()
 	require.NoError(t, err)
 	assert.False(t, res.OK)
 	assert.Zero(t, res.Remaining)
-	assert.WithinDuration(t, time.Now().Add(20*time.Second), res.Reset, 2*time.Second,
+	assert.WithinRange(t, res.Reset, first.Add(20*time.Second-slack), after.Add(20*time.Second+slack),
 		"refused: reset is when the next request is allowed (one token per 20 s)")
 
 	tokens, remaining, err := s.Get(ctx, "k")
@@ -151,6 +255,7 @@ func TestRedisStoreResults(t *testing.T) {
 func TestRedisOutageFailsOpenAndRecovers(t *testing.T) {
 	srv := redistest.Start(t)
 	r, logs := newTestRedis(t, srv, RedisOptions{})
+	cmds := logCommands(r)
 	s := newStore(t, r, "chat", 5, time.Minute)
 	ctx := context.Background()
 
@@ -160,7 +265,9 @@ func TestRedisOutageFailsOpenAndRecovers(t *testing.T) {
 		require.True(t, res.OK)
 	}
 
-	// Load runs through the outage and the restart.
+	// Load runs through the outage and the restart. Each take is bounded
+	// by the client's own timeouts, so none is given a deadline here: a
+	// busy machine must not turn a slow take into an error.
 	stop := make(chan struct{})
 	var errs, takes atomic.Int64
 	var wg sync.WaitGroup
@@ -172,9 +279,7 @@ func TestRedisOutageFailsOpenAndRecovers(t *testing.T) {
 					return
 				default:
 				}
-				tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				_, err := Take(tctx, s, "load")
-				cancel()
+				_, err := Take(ctx, s, "load")
 				takes.Add(1)
 				if err != nil {
 					errs.Add(1)
@@ -185,21 +290,25 @@ func TestRedisOutageFailsOpenAndRecovers(t *testing.T) {
 	}
 
 	srv.Stop()
-	start := time.Now()
+	mark := cmds.len()
 	res, err := Take(ctx, s, "k")
 	require.NoError(t, err, "fail-open: the outage is not the caller's problem")
 	assert.True(t, res.OK, "the local fallback allows the request")
-	assert.Less(t, time.Since(start), time.Second, "the outage is noticed fast")
-	assert.Eventually(t, func() bool { return !r.Healthy() }, time.Second, 10*time.Millisecond)
+	assert.False(t, r.Healthy(), "the take that returned saw the outage, or came after the one that did")
 	assert.EqualValues(t, 1, r.Outages())
-	time.Sleep(200 * time.Millisecond) // several probe intervals: probes fail, no new logs
+	// Several probes (one per 50 ms interval, made by the load) fail, and
+	// none logs again.
+	waitFor(t, func() bool { return len(failed(cmds.since(mark))) >= 4 }, "probes during the outage")
 	assert.Equal(t, 1, logs.count("redis does not answer"), "one warning per outage")
+	for _, c := range failed(cmds.since(mark)) {
+		assert.False(t, isTimeout(c.err), "a dead server is noticed at once, without waiting for a timeout: %v", c.err)
+	}
 
 	srv.Restart()
-	assert.Eventually(t, func() bool {
+	waitFor(t, func() bool {
 		_, _ = Take(ctx, s, "probe")
 		return r.Healthy()
-	}, 5*time.Second, 20*time.Millisecond, "recovers by itself")
+	}, "recovers by itself")
 	close(stop)
 	wg.Wait()
 	assert.Zero(t, errs.Load(), "no take failed during the outage (%d takes)", takes.Load())
@@ -220,6 +329,25 @@ func TestRedisOutageFailsOpenAndRecovers(t *testing.T) {
 	assert.EqualValues(t, 1, n, "the count lives in Redis again")
 }
 
+// failed returns those of cmds that failed (a missing key is no failure).
+func failed(cmds []command) []command {
+	var out []command
+	for _, c := range cmds {
+		if c.err != nil && !errors.Is(c.err, redis.Nil) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// waitFor waits until cond holds, polling. It waits as long as a very
+// busy machine might need (a minute), so that it measures no speed: a
+// condition that never holds fails the test then.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	require.Eventually(t, cond, time.Minute, 10*time.Millisecond, what)
+}
+
 func TestRedisOutageFailClosed(t *testing.T) {
 	srv := redistest.Start(t)
 	r, _ := newTestRedis(t, srv, RedisOptions{FailClosed: true})
@@ -237,10 +365,10 @@ func TestRedisOutageFailClosed(t *testing.T) {
 	assert.True(t, r.FailClosed())
 
 	srv.Restart()
-	assert.Eventually(t, func() bool {
+	waitFor(t, func() bool {
 		res, err := Take(ctx, s, "k")
 		return err == nil && res.OK
-	}, 5*time.Second, 20*time.Millisecond)
+	}, "limits from Redis again")
 }
 
 func TestRedisDownAtStartIsAnOutage(t *testing.T) {
@@ -400,9 +528,10 @@ func TestBreakerSharedTwoStep(t *testing.T) {
 	assert.Equal(t, gobreaker.StateClosed, ba.State(), "the trial's success closed it for both")
 
 	// Concurrent use: a single replica's callers queue on the local lock
-	// rather than polling Redis.
+	// (and briefly on the Redis one); every one gets through and records
+	// its outcome, and no lock is left behind.
+	cmds := logCommands(a)
 	var wg sync.WaitGroup
-	start := time.Now()
 	for range 20 {
 		wg.Go(func() {
 			done, err := ba.Allow()
@@ -412,36 +541,54 @@ func TestBreakerSharedTwoStep(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assert.Less(t, time.Since(start), 2*time.Second)
+	taken := 0
+	for _, c := range lockTakes(cmds.since(0)) {
+		require.NoError(t, c.err)
+		if c.cmd.(*redis.BoolCmd).Val() {
+			taken++
+		}
+	}
+	assert.GreaterOrEqual(t, taken, 40, "each caller took the Redis lock for both steps")
+	assert.Equal(t, gobreaker.StateClosed, bb.State())
+	keys, err := rawClient(t, srv).Keys(context.Background(), "*").Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"llmproxy:cb:gobreaker:state:grok"}, keys, "no lock left behind")
 }
 
 // While Redis is down the breaker works from memory, without hanging, and
 // after a restart (empty server) the shared state is created again.
 func TestBreakerFallsBackDuringOutage(t *testing.T) {
 	srv := redistest.Start(t)
-	r, _ := newTestRedis(t, srv, RedisOptions{})
+	r, _ := newTestRedis(t, srv, RedisOptions{ProbeInterval: time.Hour})
+	cmds := logCommands(r)
 	br := r.NewBreaker(tripSettings("openai"))
 	done, err := br.Allow()
 	require.NoError(t, err)
 	done(nil)
 
 	srv.Stop()
-	start := time.Now()
+	mark := cmds.len()
 	for range 3 {
 		done, err := br.Allow()
 		require.NoError(t, err)
 		done(errUpstream)
 	}
-	assert.Less(t, time.Since(start), 2*time.Second, "no 5 s lock retries")
+	// The first call's read of the shared state fails and starts the
+	// outage; the others are served from memory without asking Redis.
+	assert.Len(t, failed(cmds.since(mark)), 1, "one failed read notices the outage")
+	assert.Len(t, cmds.since(mark), 1, "nothing is sent to Redis during the outage")
 	assert.False(t, r.Healthy())
+	mark = cmds.len()
 	_, err = br.Allow()
 	assert.ErrorIs(t, err, gobreaker.ErrOpenState, "the local fallback counts failures during the outage")
+	assert.Empty(t, cmds.since(mark), "no probe before the interval")
 
 	srv.Restart()
-	require.Eventually(t, func() bool {
+	endProbeWait(r)
+	waitFor(t, func() bool {
 		_ = br.State()
 		return r.Healthy()
-	}, 5*time.Second, 20*time.Millisecond)
+	}, "the next call after the interval probes, and Redis answers")
 	done, err = br.Allow()
 	require.NoError(t, err, "the shared state, recreated closed, applies again")
 	done(nil)
@@ -450,12 +597,33 @@ func TestBreakerFallsBackDuringOutage(t *testing.T) {
 	assert.EqualValues(t, 1, n)
 }
 
+// A Lock that Redis fails returns nil at once, so that gobreaker does not
+// retry it every 500 ms for 5 s: the read or write that follows fails just
+// as fast and reports the outage. Unlock then releases the local lock.
+func TestBreakerStoreLockDuringOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	r, _ := newTestRedis(t, srv, RedisOptions{ProbeInterval: time.Hour})
+	cmds := logCommands(r)
+	st := r.BreakerStore()
+	srv.Stop()
+	require.NoError(t, st.Lock("m"), "a Redis failure is no busy lock")
+	takes := lockTakes(cmds.since(0))
+	require.Len(t, takes, 1, "tried once, not polled")
+	assert.Error(t, takes[0].err)
+	assert.False(t, r.Healthy())
+	var se *StoreError
+	assert.ErrorAs(t, st.Unlock("m"), &se, "the lock was not taken in Redis")
+	require.NoError(t, st.Lock("m"), "the local lock was released")
+	_ = st.Unlock("m")
+}
+
 // A hung server (stopped, connections open) is noticed by the default
 // timeouts: the call in flight waits at most the read timeout, the next ones
 // not at all, and the server is used again once it answers.
 func TestRedisHungServerTimesOutAndRecovers(t *testing.T) {
 	srv := redistest.Start(t)
-	r, logs := newTestRedis(t, srv, RedisOptions{URL: srv.URL()})
+	r, logs := newTestRedis(t, srv, RedisOptions{URL: srv.URL(), ProbeInterval: time.Hour})
+	cmds := logCommands(r)
 	s := newStore(t, r, "chat", 5, time.Minute)
 	ctx := context.Background()
 	res, err := Take(ctx, s, "k")
@@ -469,24 +637,32 @@ func TestRedisHungServerTimesOutAndRecovers(t *testing.T) {
 			srv.Resume()
 		}
 	}()
-	start := time.Now()
+	mark := cmds.len()
 	res, err = Take(ctx, s, "k")
 	require.NoError(t, err)
 	assert.True(t, res.OK, "answered by the fallback")
-	assert.Less(t, time.Since(start), 2*time.Second, "bounded by the read timeout")
+	inFlight := cmds.since(mark)
+	require.Len(t, inFlight, 1, "the take tried Redis once")
+	assert.True(t, isTimeout(inFlight[0].err), "ended by the read timeout: %v", inFlight[0].err)
 	assert.False(t, r.Healthy())
-	start = time.Now()
+
+	mark = cmds.len()
 	for range 10 {
-		_, err := Take(ctx, s, "k")
+		res, err := Take(ctx, s, "k")
 		require.NoError(t, err)
+		assert.True(t, res.OK || res.Limit == 5, "answered by the fallback")
 	}
-	assert.Less(t, time.Since(start), 100*time.Millisecond, "during the outage Redis is not waited for")
+	assert.Empty(t, cmds.since(mark), "during the outage Redis is not waited for: no command until the probe interval")
 	assert.Equal(t, 1, logs.count("redis does not answer"))
 
 	srv.Resume()
 	resumed = true
-	assert.Eventually(t, func() bool {
+	endProbeWait(r)
+	mark = cmds.len()
+	waitFor(t, func() bool {
 		_, _ = Take(ctx, s, "k")
 		return r.Healthy()
-	}, 5*time.Second, 20*time.Millisecond)
+	}, "the probe after the interval finds Redis answering")
+	assert.NotEmpty(t, cmds.since(mark))
+	assert.Equal(t, 1, logs.count("redis answers again"))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/secrettest"
 	_ "github.com/llmproxy/llmproxy/providers/anthropic"
 	"github.com/llmproxy/llmproxy/server"
 )
@@ -38,7 +39,9 @@ func secretKeys() []string {
 // error it can: by model, "up-ok" answers (streamed or not), "up-401"
 // refuses the key and quotes it whole (as some OpenAI-compatible servers
 // do), "up-500" fails quoting it in its message and a header,
-// "up-midstream" streams a token and then an error frame quoting it.
+// "up-midstream" streams a token and then an error frame quoting it,
+// "up-meta" fails as OpenRouter does, quoting it in the error's metadata
+// (plain, JSON-escaped, and in metadata.raw, a JSON document in a string).
 func secretUpstream(t *testing.T) *hardUpstream {
 	return newHardUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/models") {
@@ -62,6 +65,12 @@ func secretUpstream(t *testing.T) *hardUpstream {
 				"WWW-Authenticate", `Bearer realm="api", error="invalid_token", key="`+got+`"`)(w, r)
 		case req.Model == "up-500":
 			answerError(500, "server_error", got, "", "internal error while serving key "+got, "X-Debug-Key", got)(w, r)
+		case req.Model == "up-meta":
+			esc := secrettest.Forms(got)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":{"code":401,"message":"Provider returned error","metadata":{"provider_name":"OpenAI","key":"`+
+				got+`","escaped":"`+esc[1]+`","raw":"{\"error\":{\"message\":\"Incorrect API key provided: `+esc[2]+`\"}}"}}}`)
 		case req.Model == "up-midstream":
 			strmWriteSSE(w, strmFrames(strmChunk(strmRoleDelta, ""), strmChunk(strmText("Hello"), ""),
 				`{"error":{"message":"key `+got+` was revoked mid-stream","type":"server_error","param":null,"code":"`+got+`"}}`)...)
@@ -152,6 +161,8 @@ func TestNoSecretLeaks(t *testing.T) {
 		{"invalid JSON", "/v1/chat/completions", `{"model":`, asKey(keyA), 400},
 		{"upstream 401", "/v1/chat/completions", chat("up-401"), asKey(keyA), 502},
 		{"upstream 500", "/v1/chat/completions", chat("up-500"), asKey(keyA), 500},
+		{"upstream 401 with metadata", "/v1/chat/completions", chat("up-meta"), asKey(keyA), 502},
+		{"upstream 401 with metadata streamed", "/v1/chat/completions", stream("up-meta"), asKey(keyA), 502},
 		{"upstream 401 streamed", "/v1/chat/completions", stream("up-401"), asKey(keyA), 502},
 		{"upstream error mid-stream", "/v1/chat/completions", stream("up-midstream"), asKey(keyA), 200},
 		{"dead upstream", "/v1/chat/completions", chat("claude-sonnet"), asKey(keyB), 502},
@@ -188,7 +199,7 @@ func TestNoSecretLeaks(t *testing.T) {
 
 	// The Go API's errors, however printed.
 	var printed bytes.Buffer
-	for _, model := range []string{"up-401", "up-500", "claude-sonnet"} {
+	for _, model := range []string{"up-401", "up-500", "up-meta", "claude-sonnet"} {
 		req, err := llmproxy.ParseChatRequest([]byte(chat(model)))
 		require.NoError(t, err)
 		_, err = ts.proxy.ChatCompletion(t.Context(), req)
@@ -199,6 +210,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		}
 		env, _ := json.Marshal(llmproxy.AsError(err).Envelope())
 		printed.Write(env)
+		secrettest.AssertNoKey(t, secretOpenAIKey, err, string(env))
 	}
 
 	// The configuration, however printed or logged.
@@ -221,7 +233,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	logs := ts.logs.String()
 	all := map[string]string{"answers": seen.String(), "logs": logs, "printed": printed.String()}
 	for where, text := range all {
-		for _, k := range secretKeys() {
+		for _, k := range append(secretKeys(), secrettest.Forms(secretOpenAIKey)[1:]...) {
 			if i := strings.Index(text, k); i >= 0 {
 				lo, hi := max(0, i-200), min(len(text), i+len(k)+200)
 				t.Errorf("the key %s… leaks in the %s:\n…%s…", k[:12], where, text[lo:hi])

@@ -24,9 +24,14 @@ import (
 // strmFaultChat is the streamed chat request of the fault tests.
 const strmFaultChat = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}`
 
-// strmSanity bounds how long a fault test may take; the timeouts involved
-// are a few hundred milliseconds.
-const strmSanity = 5 * time.Second
+// strmSanity bounds how long a fault test may take before it is taken for
+// hung. The timeouts under test are a few hundred milliseconds; every
+// fallback that would end a request if one of them were ignored (the
+// attempt timeout, 60 s; the stream idle timeout, 30 s; the request
+// timeout, 300 s; a retry's backoff, set to an hour where a retry is
+// possible) is above it, so the bound can only fail for a timeout that did
+// not fire, while leaving a busy machine a hundred times the time needed.
+const strmSanity = 20 * time.Second
 
 // strmFailover serves a proxy with a primary OpenAI-format upstream at
 // primaryURL (priority 1, changed by mod) and a healthy backup (priority 2)
@@ -125,7 +130,10 @@ func TestStreamFaultConnectionRefused(t *testing.T) {
 	dead := newStrmUpstream(t, strmServe(nil, nil))
 	deadURL := dead.URL
 	dead.Close()
-	srv, backup := strmFailover(t, deadURL, nil)
+	srv, backup := strmFailover(t, deadURL, func(p *llmproxy.ProviderConfig) {
+		p.MaxRetries = 3
+		p.RetryDelay = time.Hour // a sleep on the refused connection would show
+	})
 	start := time.Now()
 	r := strmPost(t, srv, "/v1/chat/completions", strmFaultChat)
 	strmCheckBackupAnswered(t, r)

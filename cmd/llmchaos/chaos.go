@@ -30,10 +30,11 @@ type options struct {
 	Concurrency int
 	// Duration is the time the requests are spread over.
 	Duration time.Duration
-	// Phase is how long the upstreams keep their modes; 0 means
-	// Duration/12, so that the schedule runs through twice. A request
-	// shorter than a phase always has an upstream that serves from its
-	// start to its end; a request that spans several phases may not.
+	// Phase is how long the upstreams keep their modes, at least; 0
+	// means Duration/12, so that the schedule runs through twice. A change
+	// of phase waits for the requests begun before the current phase to
+	// end, so that no request spans two changes: each has an upstream that
+	// serves from its start to its end, however busy the machine.
 	Phase time.Duration
 	// AttemptTimeout is the providers' timeout and first-token timeout:
 	// what a hanging upstream costs an attempt.
@@ -123,7 +124,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	baseline := runtime.NumGoroutine()
 	start := time.Now()
 	phaseLen := o.phase()
-	clock := &phaseClock{start: start, len: phaseLen}
+	clock := newPhaseClock()
 
 	var ups []*upstream
 	closeUps := func() {
@@ -185,13 +186,32 @@ func run(ctx context.Context, o options) (*report, error) {
 	for range o.Concurrency {
 		wg.Go(func() {
 			for i := range jobs {
-				from, t0 := clock.phase(), time.Now()
+				from, t0 := clock.begin(), time.Now()
 				r := send(client, base, i)
-				r.phases, r.took = [2]int{from, clock.phase()}, time.Since(t0)
+				to := clock.end(from)
+				n := int64(len(schedule))
+				r.phases, r.took = [2]int{int(from % n), int(to % n)}, time.Since(t0)
 				results[i] = r
 			}
 		})
 	}
+	// The schedule's clock: a phase change every phaseLen, delayed while a
+	// request begun before the current phase is in flight.
+	stopClock := make(chan struct{})
+	clockDone := make(chan struct{})
+	go func() {
+		defer close(clockDone)
+		tick := time.NewTicker(phaseLen)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopClock:
+				return
+			case <-tick.C:
+				clock.advance()
+			}
+		}
+	}()
 	deadline := time.NewTimer(2 * o.Duration)
 	interval := o.Duration / time.Duration(o.Requests)
 dispatch:
@@ -216,6 +236,8 @@ dispatch:
 	close(jobs)
 	deadline.Stop()
 	wg.Wait()
+	close(stopClock) // no request is in flight: advance cannot be waiting
+	<-clockDone
 	elapsed := time.Since(start)
 
 	// Shut down: the proxy's server, its handler, the proxy, the

@@ -59,7 +59,7 @@ func cli(args []string, stdout, stderr io.Writer) (bool, error) {
 	fs.IntVar(&o.Requests, "requests", 3000, "number of requests, every other one streamed")
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "requests in flight at most")
 	fs.DurationVar(&o.Duration, "duration", 60*time.Second, "time the requests are spread over (the run stops by 2× this plus the request timeout)")
-	fs.DurationVar(&o.Phase, "phase", 0, "how long the upstreams keep a mode (default duration/12: the schedule runs twice)")
+	fs.DurationVar(&o.Phase, "phase", 0, "how long the upstreams keep a mode, at least: a change waits for the requests begun before the current phase (default duration/12: the schedule runs twice)")
 	fs.DurationVar(&o.AttemptTimeout, "attempt-timeout", 2*time.Second, "providers' timeout and first-token timeout")
 	fs.StringVar(&o.LoadBalancing, "lb", llmproxy.LoadBalancingWeighted, "load balancing: weighted or least_latency")
 	verbose := fs.Bool("v", false, "log the proxy's warnings to standard error")

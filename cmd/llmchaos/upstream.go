@@ -249,14 +249,70 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// phaseClock tells the phase of the schedule from the time since start.
+// phaseClock is the phase of the schedule. The run advances it once per
+// phase length, but never so that a request sees two changes of phase: the
+// schedule promises an upstream that serves across one change, not two,
+// so before the change from phase k to k+1 every request begun before
+// phase k must have ended. On a machine too busy to finish requests within
+// a phase, phases last longer; the promise holds at any speed.
 type phaseClock struct {
-	start time.Time
-	len   time.Duration
+	idx      atomic.Int64 // the phase, unwrapped; written under mu
+	mu       sync.Mutex
+	ended    *sync.Cond
+	inflight map[int64]int // requests in flight by the phase they began in
 }
 
-func (c *phaseClock) phase() int {
-	return int(time.Since(c.start)/c.len) % len(schedule)
+func newPhaseClock() *phaseClock {
+	c := &phaseClock{inflight: map[int64]int{}}
+	c.ended = sync.NewCond(&c.mu)
+	return c
+}
+
+// phase returns the schedule's phase.
+func (c *phaseClock) phase() int { return int(c.idx.Load() % int64(len(schedule))) }
+
+// begin records a request beginning and returns its phase, unwrapped.
+func (c *phaseClock) begin() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := c.idx.Load()
+	c.inflight[i]++
+	return i
+}
+
+// end records the end of a request begun in phase i (from begin) and
+// returns the phase it ended in, unwrapped.
+func (c *phaseClock) end(i int64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inflight[i]--; c.inflight[i] == 0 {
+		delete(c.inflight, i)
+	}
+	c.ended.Broadcast()
+	return c.idx.Load()
+}
+
+// advance moves to the next phase once every request begun before the
+// current one has ended.
+func (c *phaseClock) advance() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.olderInFlight() {
+		c.ended.Wait()
+	}
+	c.idx.Add(1)
+}
+
+// olderInFlight reports whether a request begun before the current phase
+// is in flight. Called with mu held.
+func (c *phaseClock) olderInFlight() bool {
+	cur := c.idx.Load()
+	for i := range c.inflight {
+		if i < cur {
+			return true
+		}
+	}
+	return false
 }
 
 // discardLog is a logger for http.Server that drops everything (aborted

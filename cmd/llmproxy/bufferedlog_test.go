@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -57,31 +58,42 @@ func (f *fileSink) state() (string, int, bool) {
 	return f.buf.String(), f.writes, f.closed
 }
 
+// TestBufferedLogFlushesOnTimer runs in fake time (testing/synctest): the
+// flush timer fires exactly one interval after the first buffered line,
+// however slow the machine, and not a moment before.
 func TestBufferedLogFlushesOnTimer(t *testing.T) {
-	f := &fileSink{}
-	b := newBufferedLog(f, 4096, 50*time.Millisecond)
-	defer b.Close()
-	start := time.Now()
-	for i := range 10 {
-		_, err := fmt.Fprintf(b, "line %d\n", i)
-		require.NoError(t, err)
-	}
-	text, writes, _ := f.state()
-	assert.Empty(t, text, "buffered, not written yet")
-	assert.Zero(t, writes)
-	poll(t, 5*time.Second, 5*time.Millisecond, "the timer's flush", func() bool {
-		text, _, _ := f.state()
-		return strings.Count(text, "\n") == 10
-	})
-	assert.GreaterOrEqual(t, time.Since(start), 40*time.Millisecond, "not before the interval")
-	_, writes, _ = f.state()
-	assert.Equal(t, 1, writes, "ten lines, one write")
+	synctest.Test(t, func(t *testing.T) {
+		f := &fileSink{}
+		b := newBufferedLog(f, 4096, 50*time.Millisecond)
+		defer b.Close()
+		for i := range 10 {
+			_, err := fmt.Fprintf(b, "line %d\n", i)
+			require.NoError(t, err)
+		}
+		time.Sleep(49 * time.Millisecond)
+		synctest.Wait()
+		text, writes, _ := f.state()
+		assert.Empty(t, text, "buffered, not written before the interval")
+		assert.Zero(t, writes)
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		text, writes, _ = f.state()
+		assert.Equal(t, 10, strings.Count(text, "\n"), "the timer's flush, one interval after the first line")
+		assert.Equal(t, 1, writes, "ten lines, one write")
 
-	// The timer is armed again by the next line after a flush.
-	_, _ = io.WriteString(b, "later\n")
-	poll(t, 5*time.Second, 5*time.Millisecond, "the second flush", func() bool {
-		text, _, _ := f.state()
-		return strings.HasSuffix(text, "later\n")
+		// Nothing buffered: no timer runs, nothing is written.
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		_, writes, _ = f.state()
+		assert.Equal(t, 1, writes)
+
+		// The timer is armed again by the next line after a flush.
+		_, _ = io.WriteString(b, "later\n")
+		time.Sleep(50 * time.Millisecond)
+		synctest.Wait()
+		text, writes, _ = f.state()
+		assert.True(t, strings.HasSuffix(text, "later\n"), "the second flush")
+		assert.Equal(t, 2, writes)
 	})
 }
 

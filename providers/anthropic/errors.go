@@ -175,12 +175,8 @@ func (p *Provider) finishError(e *llmproxy.Error, requestID string) {
 	}
 }
 
-// redact replaces the provider's key wherever an upstream echoed it.
-func (p *Provider) redact(s string) string {
-	if p.key == "" || !strings.Contains(s, p.key) {
-		return s
-	}
-	return strings.ReplaceAll(s, p.key, "[redacted]")
-}
+// redact replaces the provider's key wherever an upstream echoed it, also
+// where it wrote the key JSON-escaped (see jsonx.Redact).
+func (p *Provider) redact(s string) string { return jsonx.Redact(s, p.key) }
 
 func truncate(s string, n int) string { return jsonx.Truncate(s, n) }

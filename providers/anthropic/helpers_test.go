@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/secrettest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -270,13 +271,11 @@ func asError(t *testing.T, err error) *llmproxy.Error {
 	return e
 }
 
-// assertNoKey checks that the key appears nowhere in e.
+// assertNoKey checks that the key, plain or JSON-escaped, appears nowhere
+// in e however shown (see secrettest.AssertNoKey), its envelope included.
 func assertNoKey(t *testing.T, e *llmproxy.Error) {
 	t.Helper()
-	require.NotContains(t, e.Error(), testKey)
-	b, _ := json.Marshal(e.Envelope())
-	require.NotContains(t, string(b), testKey)
-	if e.Err != nil {
-		require.NotContains(t, e.Err.Error(), testKey)
-	}
+	b, err := json.Marshal(e.Envelope())
+	require.NoError(t, err)
+	secrettest.AssertNoKey(t, testKey, e, string(b))
 }

@@ -1,6 +1,7 @@
 package cohere
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/secrettest"
 )
 
 func TestStatusErrors(t *testing.T) {
@@ -47,6 +49,13 @@ func TestStatusErrors(t *testing.T) {
 		{"message-less body", reply{status: 500, body: `{"id":"b2"}`}, llmproxy.KindUnavailable, 500, "upstream answered 500 Internal Server Error", 0},
 		{"gateway envelope", reply{status: 502, body: `{"error":{"message":"bad gateway"}}`}, llmproxy.KindUnavailable, 502, "bad gateway", 0},
 		{"key echoed", reply{status: 401, body: `{"id":"b3","message":"invalid api token ` + testKey + `"}`}, llmproxy.KindAuth, 502, "invalid api token [redacted]", 0},
+		{"key echoed in the id", reply{status: 401, body: `{"id":"` + testKey + `","message":"invalid api token"}`}, llmproxy.KindAuth, 502, "invalid api token", 0},
+		{"key escaped in an object message", reply{status: 401, body: `{"id":"b4","message":{"detail":"token ` + secrettest.Forms(testKey)[1] + `"}}`},
+			llmproxy.KindAuth, 502, `{"detail":"token [redacted]"}`, 0},
+		{"key escaped in a gateway envelope", reply{status: 502, body: `{"error":{"message":["bad gateway","` + secrettest.Forms(testKey)[1] + `"]}}`},
+			llmproxy.KindUnavailable, 502, "bad gateway; [redacted]", 0},
+		{"key escaped in a gateway error object", reply{status: 502, body: `{"error":{"message":{"code":"` + secrettest.Forms(testKey)[1] + `"}}}`},
+			llmproxy.KindUnavailable, 502, `{"code":"[redacted]"}`, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,11 +87,7 @@ func TestStatusErrors(t *testing.T) {
 				assert.Equal(t, tt.message, e.Message, name)
 				assert.Equal(t, tt.retryAfter, e.RetryAfter, name)
 				assert.Equal(t, "co", e.Provider, name)
-				assert.NotContains(t, e.Error(), testKey, name)
-				assert.NotContains(t, e.Envelope().Error.Message, testKey, name)
-				if e.Err != nil {
-					assert.NotContains(t, e.Err.Error(), testKey, name)
-				}
+				assertNoKey(t, e)
 			}
 		})
 	}
@@ -197,4 +202,13 @@ func TestNewAndRegistration(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, proxy.Close())
 	assert.True(t, strings.HasPrefix(DefaultBaseURL, "https://"))
+}
+
+// assertNoKey checks that the key, plain or JSON-escaped, appears nowhere
+// in e however shown (see secrettest.AssertNoKey), its envelope included.
+func assertNoKey(t *testing.T, e *llmproxy.Error) {
+	t.Helper()
+	b, err := json.Marshal(e.Envelope())
+	require.NoError(t, err)
+	secrettest.AssertNoKey(t, testKey, e, string(b))
 }

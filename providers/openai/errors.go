@@ -135,13 +135,9 @@ func fillFromBody(e *llmproxy.Error, body []byte) (detail string) {
 	return detail
 }
 
-// redact replaces the provider's key wherever an upstream echoed it.
-func (p *Provider) redact(s string) string {
-	if p.key == "" || !strings.Contains(s, p.key) {
-		return s
-	}
-	return strings.ReplaceAll(s, p.key, "[redacted]")
-}
+// redact replaces the provider's key wherever an upstream echoed it, also
+// where it wrote the key JSON-escaped (see jsonx.Redact).
+func (p *Provider) redact(s string) string { return jsonx.Redact(s, p.key) }
 
 // messageText returns a message member as text: a string as it is, a list
 // of strings joined, anything else as compact JSON.

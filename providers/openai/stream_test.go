@@ -542,7 +542,7 @@ func TestStreamCloseEndsUpstreamRequest(t *testing.T) {
 	require.NoError(t, r.Close())
 	select {
 	case <-gone:
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the upstream request was not ended by Close")
 	}
 }
@@ -570,7 +570,7 @@ func TestStreamContextCancelEndsRead(t *testing.T) {
 		e := asError(t, err)
 		assert.Equal(t, llmproxy.KindCanceled, e.Kind)
 		assert.False(t, errors.Is(err, io.EOF))
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("Next did not return after the context ended")
 	}
 }
