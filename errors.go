@@ -113,6 +113,11 @@ type Error struct {
 	// Provider names the provider that failed; empty for the proxy's own
 	// errors.
 	Provider string
+	// Attempts is the number of attempts the router made on providers for
+	// the request, retries and failovers included, as ProxyInfo's
+	// AttemptNumber counts them; 0 when the request failed before any
+	// attempt.
+	Attempts int
 	// RetryAfter is how long the upstream (or the proxy) asked to wait.
 	RetryAfter time.Duration
 	// Err is the wrapped cause, if any. It is never shown to clients.

@@ -158,13 +158,13 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		}
 		e := AsError(err)
 		if ctxErr := ctx.Err(); ctxErr != nil && e.Kind != KindInvalidRequest {
-			return zero, nil, contextError(ctx, e)
+			return zero, nil, withAttempts(contextError(ctx, e), attempt)
 		}
 		p.logger.Warn("provider attempt failed",
 			"request_id", reqID, "provider", u.cfg.Name, "endpoint", endpoint,
 			"model", model, "kind", e.Kind.String(), "status", e.Status, "error", e.Error())
 		if !e.Kind.Failover() {
-			return zero, nil, e
+			return zero, nil, withAttempts(e, attempt)
 		}
 		if i < len(order)-1 {
 			p.rec.failover(u.cfg.Name)
@@ -175,7 +175,15 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		// Unreachable: the last candidate is always tried.
 		lastErr = &Error{Kind: KindUnavailable, Message: "no provider could take the request"}
 	}
-	return zero, nil, lastErr
+	return zero, nil, withAttempts(lastErr, attempt)
+}
+
+// withAttempts returns a copy of e with the attempts made for the request
+// (e may be shared: a provider may return the same *Error twice).
+func withAttempts(e *Error, attempts int) *Error {
+	c := *e
+	c.Attempts = attempts
+	return &c
 }
 
 // safeCall runs one attempt, turning a panic of the provider's adapter
