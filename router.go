@@ -244,7 +244,7 @@ func routeOnce[T any](ctx context.Context, p *Proxy, endpoint, model string,
 	} else if err != nil {
 		provider = AsError(err).Provider
 	}
-	p.rec.request(endpoint, provider, model, err, p.now().Sub(start))
+	p.rec.request(endpoint, provider, model, statusOf(err), err, p.now().Sub(start))
 	if err == nil {
 		p.rec.tokens(provider, model, usageOf(res))
 	}

@@ -18,6 +18,9 @@ import (
 // X-Request-ID header is observe's, set before any handler runs.
 func writeError(w http.ResponseWriter, err error) {
 	e := llmproxy.AsError(err)
+	if ew, ok := w.(errorWriter); ok {
+		ew.setError(e)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if e.Provider != "" {
