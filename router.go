@@ -158,13 +158,13 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		}
 		e := AsError(err)
 		if ctxErr := ctx.Err(); ctxErr != nil && e.Kind != KindInvalidRequest {
-			return zero, nil, withAttempts(contextError(ctx, e), attempt)
+			return zero, nil, failed(st, contextError(ctx, e), attempt, false)
 		}
 		p.logger.Warn("provider attempt failed",
 			"request_id", reqID, "provider", u.cfg.Name, "endpoint", endpoint,
 			"model", model, "kind", e.Kind.String(), "status", e.Status, "error", e.Error())
 		if !e.Kind.Failover() {
-			return zero, nil, withAttempts(e, attempt)
+			return zero, nil, failed(st, e, attempt, false)
 		}
 		if i < len(order)-1 {
 			p.rec.failover(u.cfg.Name)
@@ -175,14 +175,18 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		// Unreachable: the last candidate is always tried.
 		lastErr = &Error{Kind: KindUnavailable, Message: "no provider could take the request"}
 	}
-	return zero, nil, withAttempts(lastErr, attempt)
+	return zero, nil, failed(st, lastErr, attempt, true)
 }
 
-// withAttempts returns a copy of e with the attempts made for the request
-// (e may be shared: a provider may return the same *Error twice).
-func withAttempts(e *Error, attempts int) *Error {
+// failed returns a copy of e (which may be shared: a provider may return
+// the same *Error twice) with the attempts made for the request and
+// whether a client should not retry it (see Error.NoRetry); exhausted
+// reports that every candidate was tried.
+func failed(st *state, e *Error, attempts int, exhausted bool) *Error {
 	c := *e
 	c.Attempts = attempts
+	c.NoRetry = !st.cfg.ClientRetryAfterFailover && c.RetryAfter <= 0 &&
+		(attempts > 1 || exhausted && attempts > 0)
 	return &c
 }
 

@@ -41,8 +41,13 @@ func writeError(w http.ResponseWriter, err error) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// clientMayRetry reports whether retrying the same request later can help.
+// clientMayRetry reports whether retrying the same request later can help:
+// not for the client's own mistakes, nor for a request on which the proxy
+// already spent its retries and failovers (Error.NoRetry).
 func clientMayRetry(e *llmproxy.Error) bool {
+	if e.NoRetry {
+		return false
+	}
 	switch e.Kind {
 	case llmproxy.KindRateLimited, llmproxy.KindRateLimitedClient, llmproxy.KindUnavailable,
 		llmproxy.KindTimeout, llmproxy.KindInternal:
