@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -65,7 +66,14 @@ func TestErrorAnswersNameProviderAndAttempt(t *testing.T) {
 			assert.Equal(t, "application/json", r.header.Get("Content-Type"))
 			assert.Equal(t, tc.wantFrom, r.header.Get("X-LLMProxy-Provider"))
 			assert.Equal(t, tc.wantAttempt, r.header.Get("X-LLMProxy-Attempt"))
-			assert.NotEmpty(t, r.header.Get("X-Request-ID"))
+			id := r.header.Get("X-Request-ID")
+			require.NotEmpty(t, id)
+
+			// The access log names them too.
+			recs := ts.logs.waitRecord(t, "request", id)
+			require.Len(t, recs, 1, "log:\n%s", ts.logs)
+			assert.Equal(t, tc.wantFrom, recs[0]["provider"])
+			assert.Equal(t, tc.wantAttempt, strconv.Itoa(int(recs[0]["attempts"].(float64))))
 		})
 	}
 }

@@ -74,8 +74,13 @@ func (s *server) observe(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		s.countRefused(r, ri, sw)
-		if ri.errKind == "" && sw.err != nil {
-			ri.errKind = sw.err.Kind.String() // an error written by writeError, not fail
+		if e := sw.err; e != nil {
+			if ri.errKind == "" {
+				ri.errKind = e.Kind.String() // an error written by writeError, not fail
+			}
+			if e.Provider != "" && ri.attempts == 0 {
+				ri.provider, ri.attempts = e.Provider, e.Attempts
+			}
 		}
 		s.accessLog(ctx, r, ri, sw.status, start)
 	})
