@@ -186,7 +186,7 @@ func failed(st *state, e *Error, attempts int, exhausted bool) *Error {
 	c := *e
 	c.Attempts = attempts
 	c.NoRetry = !st.cfg.ClientRetryAfterFailover && c.RetryAfter <= 0 &&
-		(attempts > 1 || exhausted && attempts > 0)
+		(attempts > 1 || (exhausted && attempts > 0))
 	return &c
 }
 
