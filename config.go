@@ -114,6 +114,14 @@ type Config struct {
 	// RetryBudgetWindow is the sliding window of the retry budget;
 	// default 10 s.
 	RetryBudgetWindow time.Duration `mapstructure:"retry_budget_window"`
+	// ClientRetryAfterFailover lets clients retry a request on which the
+	// proxy already spent its own retries. By default (false) an error
+	// answered after more than one attempt, or after every provider
+	// serving the model was tried, carries "x-should-retry: false", which
+	// the official OpenAI and Anthropic SDKs honour, so that a client's
+	// retries do not multiply the proxy's against failing providers.
+	// Errors with a Retry-After leave the client free to retry after it.
+	ClientRetryAfterFailover bool `mapstructure:"client_retry_after_failover"`
 
 	// MaxInflight bounds the chat, completion and embedding requests the
 	// server serves at once; a request beyond it is answered at once with

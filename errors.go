@@ -113,6 +113,20 @@ type Error struct {
 	// Provider names the provider that failed; empty for the proxy's own
 	// errors.
 	Provider string
+	// Attempts is the number of attempts the router made on providers for
+	// the request, retries and failovers included, as ProxyInfo's
+	// AttemptNumber counts them; 0 when the request failed before any
+	// attempt.
+	Attempts int
+	// NoRetry reports that a client should not retry the request: the
+	// proxy already retried it or failed it over (more than one attempt),
+	// or tried every provider serving its model, so that a client's retry
+	// would only repeat that work against providers that just failed (and
+	// could open their breakers). The router sets it unless the
+	// configuration's ClientRetryAfterFailover is on, and not for an error
+	// with a RetryAfter, after which the client may come back. The server
+	// answers it with "x-should-retry: false".
+	NoRetry bool
 	// RetryAfter is how long the upstream (or the proxy) asked to wait.
 	RetryAfter time.Duration
 	// Err is the wrapped cause, if any. It is never shown to clients.

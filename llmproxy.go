@@ -473,9 +473,22 @@ type ProviderInfo struct {
 	// Status is the health status of an active provider (healthy,
 	// degraded, unhealthy), else "disabled" or "disabled: API key not set".
 	Status string `json:"status"`
+	// HealthCheck is how an active provider is watched: "active" when it
+	// has a check that costs no tokens (HealthChecker: openai's, grok's
+	// and openrouter's key or model endpoints, anthropic's GET /v1/models,
+	// cohere's POST /v1/check-api-key, mock), run every
+	// health_check_interval besides live traffic; "passive" when live
+	// traffic is all it is judged by. Empty for the inactive providers.
+	HealthCheck string `json:"health_check,omitempty"`
 	// Health is the active provider's health in detail; nil for the others.
 	Health *ProviderHealth `json:"health,omitempty"`
 }
+
+// Values of ProviderInfo.HealthCheck.
+const (
+	HealthCheckActive  = "active"
+	HealthCheckPassive = "passive"
+)
 
 // Providers describes every configured provider, active or not, in
 // configuration order, with the health of the active ones.
@@ -486,7 +499,7 @@ func (p *Proxy) Providers() []ProviderInfo {
 	for _, pc := range st.cfg.Providers {
 		u, active := st.byName[pc.Name]
 		var h *ProviderHealth
-		status := ""
+		status, check := "", ""
 		switch {
 		case !pc.IsEnabled():
 			status = "disabled"
@@ -494,7 +507,10 @@ func (p *Proxy) Providers() []ProviderInfo {
 			status = "disabled: API key not set"
 		default:
 			ph := u.healthAt(now)
-			h, status = &ph, string(ph.Status)
+			h, status, check = &ph, string(ph.Status), HealthCheckPassive
+			if ph.ActiveChecks {
+				check = HealthCheckActive
+			}
 		}
 		models := pc.Models
 		if models == nil {
@@ -504,7 +520,7 @@ func (p *Proxy) Providers() []ProviderInfo {
 			Name: pc.Name, Type: pc.Type, BaseURL: pc.BaseURL, Models: models,
 			Enabled: pc.IsEnabled(), Active: active, Priority: pc.Priority,
 			APIKeySet: pc.APIKey.IsSet(), Timeout: pc.Timeout.Seconds(),
-			MaxRetries: pc.MaxRetries, Weight: pc.Weight, Status: status, Health: h,
+			MaxRetries: pc.MaxRetries, Weight: pc.Weight, Status: status, HealthCheck: check, Health: h,
 		})
 	}
 	return out

@@ -111,14 +111,29 @@ func outcomeLabel(err error) string {
 	return AsError(err).Kind.String()
 }
 
-// request records a finished request: its count by endpoint, provider,
-// model and outcome, and its duration.
-func (r *recorder) request(endpoint, provider, model string, err error, d time.Duration) {
+// statusOf is the HTTP status a server answers err with: 200 for nil.
+func statusOf(err error) int {
+	if err == nil {
+		return 200
+	}
+	return AsError(err).HTTPStatus()
+}
+
+// countRequest counts a request in llmproxy_requests_total by endpoint,
+// provider ("none" when empty), model, outcome and HTTP status.
+func (r *recorder) countRequest(endpoint, provider, model string, status int, err error) string {
 	if provider == "" {
 		provider = "none"
 	}
-	m := r.model(model)
-	r.counter("llmproxy_requests_total", "endpoint", endpoint, "provider", provider, "model", m, "outcome", outcomeLabel(err)).Inc()
+	r.counter("llmproxy_requests_total", "endpoint", endpoint, "provider", provider, "model", r.model(model),
+		"outcome", outcomeLabel(err), "status", strconv.Itoa(status)).Inc()
+	return provider
+}
+
+// request records a finished request: its count by endpoint, provider,
+// model, outcome and status (see countRequest), and its duration.
+func (r *recorder) request(endpoint, provider, model string, status int, err error, d time.Duration) {
+	provider = r.countRequest(endpoint, provider, model, status, err)
 	r.histogram("llmproxy_request_duration_seconds", "endpoint", endpoint, "provider", provider).Update(d.Seconds())
 	r.book.request(provider, err == nil, d)
 }
@@ -157,6 +172,17 @@ func (r *recorder) tokens(provider, model string, u *Usage) {
 func (r *recorder) firstToken(provider string, d time.Duration) {
 	r.histogram("llmproxy_time_to_first_token_seconds", "provider", provider).Update(d.Seconds())
 	r.book.firstToken(provider, d)
+}
+
+// RecordRefused counts in llmproxy_requests_total a request to endpoint
+// ("chat", "completions" or "embeddings") that a server refused before it
+// reached the proxy, with err's outcome and HTTP status, under provider
+// and model "none": a body that could not be read or parsed (400, 413,
+// 415), a missing key (401), a client rate limit (429). The requests the
+// proxy routes are counted by the proxy itself, whatever their outcome;
+// refused ones do not enter the latency histograms nor Stats.
+func (p *Proxy) RecordRefused(endpoint string, err error) {
+	p.rec.countRequest(endpoint, "none", "none", statusOf(err), err)
 }
 
 // RecordRateLimited counts a request refused by a rate limit; scope names

@@ -48,8 +48,8 @@ func TestMetricsSetsAreSeparate(t *testing.T) {
 	require.NoError(t, err)
 
 	ta, tb := promText(pa), promText(pb)
-	assert.Contains(t, ta, `llmproxy_requests_total{endpoint="chat",provider="prov-a",model="m",outcome="ok"} 3`)
-	assert.Contains(t, tb, `llmproxy_requests_total{endpoint="chat",provider="prov-b",model="m",outcome="ok"} 1`)
+	assert.Contains(t, ta, `llmproxy_requests_total{endpoint="chat",provider="prov-a",model="m",outcome="ok",status="200"} 3`)
+	assert.Contains(t, tb, `llmproxy_requests_total{endpoint="chat",provider="prov-b",model="m",outcome="ok",status="200"} 1`)
 	assert.NotContains(t, ta, "prov-b")
 	assert.NotContains(t, tb, "prov-a")
 	assert.Len(t, promLines(ta, "llmproxy_config_info{"), 1)
@@ -77,8 +77,8 @@ func TestMetricsModelLabelCap(t *testing.T) {
 	text := promText(p)
 	reqs := promLines(text, "llmproxy_requests_total{")
 	assert.Len(t, reqs, maxModelLabels+1, "the capped models and other")
-	assert.Contains(t, text, fmt.Sprintf(`llmproxy_requests_total{endpoint="chat",provider="globber",model="other",outcome="ok"} %d`, extra))
-	assert.Contains(t, text, `llmproxy_requests_total{endpoint="chat",provider="globber",model="glob-000",outcome="ok"} 2`)
+	assert.Contains(t, text, fmt.Sprintf(`llmproxy_requests_total{endpoint="chat",provider="globber",model="other",outcome="ok",status="200"} %d`, extra))
+	assert.Contains(t, text, `llmproxy_requests_total{endpoint="chat",provider="globber",model="glob-000",outcome="ok",status="200"} 2`)
 	assert.NotContains(t, text, fmt.Sprintf(`model="glob-%03d"`, maxModelLabels))
 }
 

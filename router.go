@@ -158,13 +158,13 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		}
 		e := AsError(err)
 		if ctxErr := ctx.Err(); ctxErr != nil && e.Kind != KindInvalidRequest {
-			return zero, nil, contextError(ctx, e)
+			return zero, nil, failed(st, contextError(ctx, e), attempt, false)
 		}
 		p.logger.Warn("provider attempt failed",
 			"request_id", reqID, "provider", u.cfg.Name, "endpoint", endpoint,
 			"model", model, "kind", e.Kind.String(), "status", e.Status, "error", e.Error())
 		if !e.Kind.Failover() {
-			return zero, nil, e
+			return zero, nil, failed(st, e, attempt, false)
 		}
 		if i < len(order)-1 {
 			p.rec.failover(u.cfg.Name)
@@ -175,7 +175,19 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		// Unreachable: the last candidate is always tried.
 		lastErr = &Error{Kind: KindUnavailable, Message: "no provider could take the request"}
 	}
-	return zero, nil, lastErr
+	return zero, nil, failed(st, lastErr, attempt, true)
+}
+
+// failed returns a copy of e (which may be shared: a provider may return
+// the same *Error twice) with the attempts made for the request and
+// whether a client should not retry it (see Error.NoRetry); exhausted
+// reports that every candidate was tried.
+func failed(st *state, e *Error, attempts int, exhausted bool) *Error {
+	c := *e
+	c.Attempts = attempts
+	c.NoRetry = !st.cfg.ClientRetryAfterFailover && c.RetryAfter <= 0 &&
+		(attempts > 1 || (exhausted && attempts > 0))
+	return &c
 }
 
 // safeCall runs one attempt, turning a panic of the provider's adapter
@@ -236,7 +248,7 @@ func routeOnce[T any](ctx context.Context, p *Proxy, endpoint, model string,
 	} else if err != nil {
 		provider = AsError(err).Provider
 	}
-	p.rec.request(endpoint, provider, model, err, p.now().Sub(start))
+	p.rec.request(endpoint, provider, model, statusOf(err), err, p.now().Sub(start))
 	if err == nil {
 		p.rec.tokens(provider, model, usageOf(res))
 	}

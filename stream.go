@@ -467,7 +467,7 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 	if err != nil {
 		stop()
 		p.rec.inflight.Dec()
-		p.rec.request(endpoint, AsError(err).Provider, model, err, p.now().Sub(start))
+		p.rec.request(endpoint, AsError(err).Provider, model, statusOf(err), err, p.now().Sub(start))
 		return nil, err
 	}
 	s.info, s.stop, s.dropUsageOnly = info, stop, dropUsage
@@ -476,7 +476,8 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 	s.reportOutcome(func(err error) {
 		p.rec.openStreams.Dec()
 		p.rec.inflight.Dec()
-		p.rec.request(endpoint, info.Provider, model, err, p.now().Sub(start))
+		// The stream's 200 is sent: a failure after it is in the stream.
+		p.rec.request(endpoint, info.Provider, model, 200, err, p.now().Sub(start))
 		p.rec.tokens(info.Provider, model, s.usage)
 	})
 	return s, nil

@@ -150,8 +150,13 @@ func (f *fakeStore) Get(ctx context.Context, key string) (uint64, uint64, error)
 }
 
 func (f *fakeStore) Set(context.Context, string, uint64, time.Duration) error { return nil }
-func (f *fakeStore) Burst(context.Context, string, uint64) error              { return nil }
-func (f *fakeStore) Close(context.Context) error                              { return nil }
+func (f *fakeStore) Burst(context.Context, string, uint64) error {
+	if f.fail.Load() {
+		return errFake
+	}
+	return nil
+}
+func (f *fakeStore) Close(context.Context) error { return nil }
 
 // syncBuffer is a bytes.Buffer for a logger written from several goroutines.
 type syncBuffer struct {

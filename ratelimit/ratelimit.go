@@ -80,6 +80,63 @@ func Take(ctx context.Context, store limiter.Store, key string) (Result, error) 
 	return Result{Limit: tokens, Remaining: remaining, Reset: time.Unix(0, int64(reset)), OK: ok}, nil
 }
 
+// TakeAll takes a token for key from each of stores, in order, for a
+// request that must pass every limit. It stops at the first store that
+// refuses or fails, and then gives back the tokens it took from the stores
+// before it (see GiveBack), so that a request refused by one limit spends
+// no token of another. It returns that store's Result (zero on an error),
+// its index in stores and the error; when every store allows, the Result
+// with the fewest requests left (the first of them on a tie) and its
+// index. A nil store is skipped; with none, the Result is an OK without a
+// limit and the index -1.
+//
+// Taking in order and giving back, rather than looking at every store
+// first (Get) and taking after, is what stays correct under concurrency:
+// two requests can both see a limit's last token, and the loser would
+// then have spent the other limits' tokens; and a memorystore's Get does
+// not count the tokens of a window that has begun since its last Take. A
+// token held for a moment by a request that will give it back can make a
+// concurrent request be refused by that limit: the limits never allow more
+// than their size because of TakeAll, only, rarely, less.
+func TakeAll(ctx context.Context, key string, stores ...limiter.Store) (Result, int, error) {
+	best, bestAt := Result{OK: true}, -1
+	taken := make([]Result, len(stores))
+	for i, st := range stores {
+		if st == nil {
+			continue
+		}
+		res, err := Take(ctx, st, key)
+		if err != nil || !res.OK {
+			for j := range i {
+				if stores[j] != nil {
+					GiveBack(ctx, stores[j], key, taken[j])
+				}
+			}
+			return res, i, err
+		}
+		taken[i] = res
+		if bestAt == -1 || res.Remaining < best.Remaining {
+			best, bestAt = res, i
+		}
+	}
+	return best, bestAt, nil
+}
+
+// GiveBack returns to store the token of key that Take allowed with res,
+// for a request that did not go ahead after all. Nothing is given back once
+// res.Reset has passed: a memorystore has then started a new window with a
+// full count (a token given back there would exceed the limit), and a GCRA
+// bucket is full. It uses the store's Burst (on a Redis store, a negative
+// take, never beyond a full bucket) and ignores its error, which leaves
+// the token spent as if the request had gone ahead. The token is given back
+// even when ctx is done: the request that took it is gone, not its count.
+func GiveBack(ctx context.Context, store limiter.Store, key string, res Result) {
+	if !res.OK || !time.Now().Before(res.Reset) {
+		return
+	}
+	_ = store.Burst(context.WithoutCancel(ctx), key, 1)
+}
+
 // ErrUnavailable is the error of a fail-closed Redis store while Redis does
 // not answer: the request must be refused because the shared limit cannot be
 // checked. Errors returned by the stores wrap it together with the cause.

@@ -229,9 +229,21 @@ func (s *failoverStore) Set(ctx context.Context, key string, tokens uint64, inte
 	return s.primary.Set(ctx, key, tokens, interval)
 }
 
-// Burst is not supported by the Redis store (see RedisStore.Burst).
+// Burst gives tokens back to key in Redis, or in the fallback while Redis
+// does not answer (where Take took them, unless the state changed in
+// between). During an outage of a fail-closed store nothing was taken and
+// nothing is given back.
 func (s *failoverStore) Burst(ctx context.Context, key string, tokens uint64) error {
-	return s.primary.Burst(ctx, key, tokens)
+	if use, t := s.health.attempt(); use {
+		err := s.primary.Burst(ctx, key, tokens)
+		if !s.health.report(ctx, err, t) {
+			return err
+		}
+	}
+	if s.failClosed {
+		return s.health.unavailable()
+	}
+	return s.fallback.Burst(ctx, key, tokens)
 }
 
 func (s *failoverStore) Close(ctx context.Context) error {

@@ -237,7 +237,6 @@ func TestRedisStoreResults(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 5, tokens)
 	assert.EqualValues(t, 5, remaining, "Set gives a full bucket")
-	assert.ErrorIs(t, s.Burst(ctx, "k", 1), errors.ErrUnsupported)
 
 	_, err = Take(ctx, s, "k")
 	require.NoError(t, err)

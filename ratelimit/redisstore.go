@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -125,11 +124,20 @@ func (s *RedisStore) Set(ctx context.Context, key string, tokens uint64, interva
 	return s.wrap(s.lim.Reset(ctx, s.prefix+key))
 }
 
-// Burst is not supported: GCRA keeps one timestamp per key and cannot hold
-// more than a full bucket. It returns an error wrapping
-// errors.ErrUnsupported.
+// Burst gives back tokens to key's bucket, as go-limiter's stores do, for a
+// request that took one and did not go ahead (see GiveBack). GCRA keeps one
+// timestamp per key, so the bucket never holds more than its limit: tokens
+// given back to a full bucket are lost. It is a negative take, one atomic
+// script like Take.
 func (s *RedisStore) Burst(ctx context.Context, key string, tokens uint64) error {
-	return fmt.Errorf("ratelimit: Burst on a Redis (GCRA) store: %w", errors.ErrUnsupported)
+	if s.stopped.Load() {
+		return limiter.ErrStopped
+	}
+	if tokens == 0 {
+		return nil
+	}
+	_, err := s.lim.AllowN(ctx, s.prefix+key, s.limitFor(key), -int(min(tokens, math.MaxInt32)))
+	return s.wrap(err)
 }
 
 // Close marks the store stopped: later calls return [limiter.ErrStopped].

@@ -292,7 +292,8 @@ func TestUpstreamInvalidRequestNotFailedOver(t *testing.T) {
 }
 
 // TestAllUpstreamsFail checks the answer when every candidate fails: an
-// error envelope that names no upstream key, which a client may retry.
+// error envelope that names no upstream key, and that tells the client not
+// to retry, since the proxy already tried every provider it has.
 func TestAllUpstreamsFail(t *testing.T) {
 	primary := newUpstream(t, "primary", answerError(503, "server_error", "", "", serverErrorMsg))
 	backup := newUpstream(t, "backup", answerError(500, "server_error", "", "", serverErrorMsg))
@@ -305,7 +306,7 @@ func TestAllUpstreamsFail(t *testing.T) {
 	assert.GreaterOrEqual(t, r.status, 500, "body: %s", r.body)
 	env := errorEnvelope(t, r)
 	assert.Contains(t, env.Message, "backup", "the message names the last provider tried")
-	assert.NotEqual(t, "false", r.header.Get("X-Should-Retry"))
+	assert.Equal(t, "false", r.header.Get("X-Should-Retry"))
 	assert.NotContains(t, string(r.body), "sk-primary-key")
 	assert.NotContains(t, string(r.body), "sk-backup-key")
 	assert.Equal(t, int32(1), primary.hits.Load())

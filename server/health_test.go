@@ -250,7 +250,9 @@ func TestNonRetryableErrorsTellSDKsNotToRetry(t *testing.T) {
 		{"quota", &llmproxy.Error{Kind: llmproxy.KindQuotaExceeded, Status: 429, Code: "insufficient_quota", Message: "out of credit"}, 429, "false"},
 		{"upstream auth", &llmproxy.Error{Kind: llmproxy.KindAuth, Status: 401, Message: "bad key"}, 502, "false"},
 		{"invalid request", &llmproxy.Error{Kind: llmproxy.KindInvalidRequest, Status: 400, Message: "bad tools"}, 400, "false"},
-		{"unavailable", &llmproxy.Error{Kind: llmproxy.KindUnavailable, Status: 503}, 503, ""},
+		// Retryable, but the only provider was tried: see
+		// TestErrorAfterProxyRetriesSaysDoNotRetry.
+		{"unavailable", &llmproxy.Error{Kind: llmproxy.KindUnavailable, Status: 503}, 503, "false"},
 		{"rate limited", &llmproxy.Error{Kind: llmproxy.KindRateLimited, Status: 429, RetryAfter: 2 * time.Second}, 429, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

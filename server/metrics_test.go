@@ -269,11 +269,11 @@ func TestMetricsSeries(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, postJSON(t, srv, "/v1/chat/completions", chatBody("nope", "hi")).status)
 
 	m := mtMetrics(t, ts)
-	// Requests by endpoint, provider, model and outcome.
-	assert.Equal(t, 2.0, mtValue(t, m, "llmproxy_requests_total", "endpoint", "chat", "provider", "mock-a", "model", "mock-1", "outcome", "ok"))
-	assert.Equal(t, 1.0, mtValue(t, m, "llmproxy_requests_total", "endpoint", "embeddings", "provider", "mock-a", "model", "mock-embed", "outcome", "ok"))
-	assert.Equal(t, 1.0, mtValue(t, m, "llmproxy_requests_total", "endpoint", "chat", "provider", "backup", "model", "fo-model", "outcome", "ok"))
-	assert.Equal(t, 1.0, mtValue(t, m, "llmproxy_requests_total", "endpoint", "chat", "provider", "none", "model", "nope", "outcome", "not_found"))
+	// Requests by endpoint, provider, model, outcome and status.
+	assert.Equal(t, 2.0, mtValue(t, m, "llmproxy_requests_total", "endpoint", "chat", "provider", "mock-a", "model", "mock-1", "outcome", "ok", "status", "200"))
+	assert.Equal(t, 1.0, mtValue(t, m, "llmproxy_requests_total", "endpoint", "embeddings", "provider", "mock-a", "model", "mock-embed", "outcome", "ok", "status", "200"))
+	assert.Equal(t, 1.0, mtValue(t, m, "llmproxy_requests_total", "endpoint", "chat", "provider", "backup", "model", "fo-model", "outcome", "ok", "status", "200"))
+	assert.Equal(t, 1.0, mtValue(t, m, "llmproxy_requests_total", "endpoint", "chat", "provider", "none", "model", "nope", "outcome", "not_found", "status", "404"))
 	// Durations, per endpoint and provider; times to first token per provider.
 	for _, ep := range []string{"chat", "embeddings"} {
 		inf := mtFind(m, "llmproxy_request_duration_seconds_bucket", "endpoint", ep, "provider", "mock-a", "le", "+Inf")
@@ -376,7 +376,7 @@ func TestMetricsSeries(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "open streams and in-flight requests back to 0")
 	}
 	assert.Equal(t, 1.0, mtValue(t, m, "llmproxy_time_to_first_token_seconds_count", "provider", "gated"))
-	assert.Equal(t, 1.0, mtValue(t, m, "llmproxy_requests_total", "endpoint", "chat", "provider", "gated", "model", "gate-model", "outcome", "ok"))
+	assert.Equal(t, 1.0, mtValue(t, m, "llmproxy_requests_total", "endpoint", "chat", "provider", "gated", "model", "gate-model", "outcome", "ok", "status", "200"))
 
 	// Reloads: one accepted (a provider less), one rejected.
 	next := cfg

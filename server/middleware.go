@@ -73,8 +73,43 @@ func (s *server) observe(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-ID", id)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
+		s.countRefused(r, ri, sw)
+		if e := sw.err; e != nil {
+			if ri.errKind == "" {
+				ri.errKind = e.Kind.String() // an error written by writeError, not fail
+			}
+			if e.Provider != "" && ri.attempts == 0 {
+				ri.provider, ri.attempts = e.Provider, e.Attempts
+			}
+		}
 		s.accessLog(ctx, r, ri, sw.status, start)
 	})
+}
+
+// countRefused counts in llmproxy_requests_total a request to an inference
+// endpoint that was refused before the proxy routed it (the proxy counts
+// those it routes): answered with an error before its body was parsed,
+// which is when the handlers learn the model (requestInfo.model).
+func (s *server) countRefused(r *http.Request, ri *requestInfo, sw *statusWriter) {
+	if sw.status < 400 || ri.model != "" || r.Method != http.MethodPost {
+		return
+	}
+	endpoint := ""
+	switch r.URL.Path {
+	case "/v1/chat/completions":
+		endpoint = endpointChat
+	case "/v1/completions":
+		endpoint = endpointCompletions
+	case "/v1/embeddings":
+		endpoint = endpointEmbeddings
+	default:
+		return
+	}
+	e := sw.err
+	if e == nil { // not written by writeError
+		e = &llmproxy.Error{Kind: llmproxy.KindFromStatus(sw.status), Status: sw.status}
+	}
+	s.p.RecordRefused(endpoint, e)
 }
 
 func validRequestID(id string) bool {
@@ -89,10 +124,24 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// statusWriter records the status a handler wrote.
+// statusWriter records the status a handler wrote and the error that
+// writeError answered, if any.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	err    *llmproxy.Error
+}
+
+// errorWriter is a ResponseWriter that keeps the error writeError answers
+// with (statusWriter), for the metrics.
+type errorWriter interface {
+	setError(e *llmproxy.Error)
+}
+
+func (w *statusWriter) setError(e *llmproxy.Error) {
+	if w.err == nil {
+		w.err = e
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {

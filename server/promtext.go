@@ -20,7 +20,7 @@ type metricFamily struct {
 
 // metricFamilies lists every metric the proxy and the server record.
 var metricFamilies = map[string]metricFamily{
-	"llmproxy_requests_total":              {"counter", "Requests by endpoint, provider, model and outcome (ok or the error kind)."},
+	"llmproxy_requests_total":              {"counter", "Requests by endpoint, provider, model, outcome (ok or the error kind) and HTTP status."},
 	"llmproxy_request_duration_seconds":    {"histogram", "Duration of requests by endpoint and provider, streams until their end."},
 	"llmproxy_time_to_first_token_seconds": {"histogram", "Time from a stream's request to its first content chunk, by provider."},
 	"llmproxy_tokens_total":                {"counter", "Tokens by provider, model and kind (prompt, completion, cached)."},

@@ -286,29 +286,18 @@ func (ls *limitSet) window(scope string) time.Duration {
 
 // take takes a token from the endpoint's limit, then from the global one,
 // and returns the refusal, or when both allow the result with the fewest
-// requests left. A refused request takes no token from the global limit.
+// requests left, with the scope of the limit it comes from. A request
+// refused (or failed) by one limit spends no token of the other: the token
+// taken before the refusal is given back (see ratelimit.TakeAll for why
+// this, and not looking first, is right under concurrency).
 func (ls *limitSet) take(ctx context.Context, endpoint, client string) (ratelimit.Result, string, error) {
-	var best ratelimit.Result
-	scope := ""
-	for _, l := range []struct {
-		scope string
-		store limiter.Store
-	}{{scopeEndpoint, ls.endpoint[endpoint]}, {scopeGlobal, ls.global}} {
-		if l.store == nil {
-			continue
-		}
-		res, err := ratelimit.Take(ctx, l.store, client)
-		if err != nil {
-			return ratelimit.Result{}, l.scope, err
-		}
-		if !res.OK {
-			return res, l.scope, nil
-		}
-		if scope == "" || res.Remaining < best.Remaining {
-			best, scope = res, l.scope
-		}
+	scopes := [...]string{scopeEndpoint, scopeGlobal}
+	stores := [...]limiter.Store{ls.endpoint[endpoint], ls.global}
+	res, at, err := ratelimit.TakeAll(ctx, client, stores[:]...)
+	if at < 0 {
+		return res, "", err // no limit (limits reports false)
 	}
-	return best, scope, nil
+	return res, scopes[at], err
 }
 
 // build returns the limiters of c. A store that cannot be built leaves its

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/redistest"
 	_ "github.com/llmproxy/llmproxy/providers/mock"
 	"github.com/llmproxy/llmproxy/ratelimit"
 )
@@ -150,4 +151,49 @@ func TestSetRateLimitHeaders(t *testing.T) {
 	assert.Equal(t, want, h)
 	h.Add("X-RateLimit-Limit", "x") // appends to a copy, not into the shared array
 	assert.Equal(t, "7", h.Get("X-RateLimit-Remaining"))
+}
+
+// A request refused by the global limit spends no token of the endpoint's
+// (issue 15): with 5 requests per window globally and 10 per minute to
+// chat, ten requests are 5 allowed and 5 refused, and the chat limit has 5
+// requests left for the next global window, in memory and in Redis.
+func TestRateLimitRefusalSpendsNoOtherToken(t *testing.T) {
+	for _, backend := range []string{"memory", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			c := limitConfig{chat: 10, global: 5, window: time.Hour}
+			if backend == "redis" {
+				c.redisURL = redistest.Start(t).PatientURL()
+			}
+			p, err := llmproxy.New(llmproxy.Config{Providers: []llmproxy.ProviderConfig{{Name: "m", Type: "mock"}}})
+			require.NoError(t, err)
+			defer p.Close()
+			ls := buildLimitSet(c, p, slog.New(slog.DiscardHandler))
+			defer ls.close()
+			ctx := context.Background()
+
+			refused := map[string]int{}
+			for range 10 {
+				res, scope, err := ls.take(ctx, endpointChat, "client")
+				require.NoError(t, err)
+				if !res.OK {
+					refused[scope]++
+				}
+			}
+			assert.Equal(t, map[string]int{scopeGlobal: 5}, refused, "5 allowed, then 5 refused by the global limit")
+			_, left, err := ls.endpoint[endpointChat].Get(ctx, "client")
+			require.NoError(t, err)
+			if backend == "memory" {
+				assert.EqualValues(t, 5, left, "only the 5 allowed requests count against the chat limit")
+			} else {
+				// GCRA gives a token back every 6 s: on a slow machine
+				// there may be more.
+				assert.GreaterOrEqual(t, left, uint64(5), "only the 5 allowed requests count against the chat limit")
+			}
+
+			res, scope, err := ls.take(ctx, endpointEmbeddings, "client")
+			require.NoError(t, err)
+			assert.False(t, res.OK)
+			assert.Equal(t, scopeGlobal, scope)
+		})
+	}
 }

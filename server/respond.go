@@ -12,11 +12,23 @@ import (
 
 // writeError answers err in the OpenAI envelope with its status. For
 // errors a client should not retry it sets "x-should-retry: false", which
-// the official SDKs honour; for rate limits it sets Retry-After.
+// the official SDKs honour; for rate limits it sets Retry-After. When a
+// provider was involved it names it and the attempts made, as a
+// successful answer does (X-LLMProxy-Provider, X-LLMProxy-Attempt); the
+// X-Request-ID header is observe's, set before any handler runs.
 func writeError(w http.ResponseWriter, err error) {
 	e := llmproxy.AsError(err)
+	if ew, ok := w.(errorWriter); ok {
+		ew.setError(e)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
+	if e.Provider != "" {
+		h.Set("X-LLMProxy-Provider", e.Provider)
+	}
+	if e.Attempts > 0 {
+		h.Set("X-LLMProxy-Attempt", strconv.Itoa(e.Attempts))
+	}
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
@@ -29,8 +41,13 @@ func writeError(w http.ResponseWriter, err error) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// clientMayRetry reports whether retrying the same request later can help.
+// clientMayRetry reports whether retrying the same request later can help:
+// not for the client's own mistakes, nor for a request on which the proxy
+// already spent its retries and failovers (Error.NoRetry).
 func clientMayRetry(e *llmproxy.Error) bool {
+	if e.NoRetry {
+		return false
+	}
 	switch e.Kind {
 	case llmproxy.KindRateLimited, llmproxy.KindRateLimitedClient, llmproxy.KindUnavailable,
 		llmproxy.KindTimeout, llmproxy.KindInternal:
