@@ -76,7 +76,7 @@ func TestProvidersShowHealthCheckKind(t *testing.T) {
 			{Name: "claude", Type: "anthropic", BaseURL: anthropic.URL, APIKey: "sk-ant-test", Models: []string{"claude-*"}, Timeout: 5 * time.Second},
 			{Name: "co", Type: "cohere", BaseURL: cohere.URL, APIKey: "co-test", Models: []string{"command-*"}, Timeout: 5 * time.Second},
 			{Name: "pplx", Type: "perplexity", BaseURL: "http://127.0.0.1:9", APIKey: "pplx-test", Models: []string{"sonar"}},
-			{Name: "off", Type: "openai", APIKeyEnv: "LLMPROXY_TEST_UNSET_KEY", Models: []string{"gpt-*"}},
+			{Name: "off", Type: "openai", APIKeyEnv: llmproxy.EnvNames{"LLMPROXY_TEST_UNSET_KEY"}, Models: []string{"gpt-*"}},
 		},
 	}
 	ts := startServer(t, cfg, server.Options{})
