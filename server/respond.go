@@ -118,50 +118,14 @@ func splitForProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) (head, tail []byte, o
 	if pi == nil {
 		return open[:len(open)+1], nil, true // the whole object
 	}
-	tail = make([]byte, 0, len(pi.Provider)+len(pi.RequestID)+100)
+	info, err := json.Marshal(pi)
+	if err != nil {
+		return nil, nil, false // a NaN response time, which a duration never is
+	}
 	if more {
 		tail = append(tail, ',')
 	}
 	tail = append(tail, `"_proxy_info":`...)
-	tail = appendProxyInfo(tail, pi)
+	tail = append(tail, info...)
 	return open, append(tail, '}'), true
-}
-
-// appendProxyInfo appends the JSON encoding of pi to b, the same bytes as
-// json.Marshal(pi) without its reflection.
-func appendProxyInfo(b []byte, pi *llmproxy.ProxyInfo) []byte {
-	b = append(b, `{"provider":`...)
-	b = appendJSONString(b, pi.Provider)
-	b = append(b, `,"attempt_number":`...)
-	b = strconv.AppendInt(b, int64(pi.AttemptNumber), 10)
-	b = append(b, `,"response_time":`...)
-	b = appendJSONFloat(b, pi.ResponseTime)
-	b = append(b, `,"request_id":`...)
-	b = appendJSONString(b, pi.RequestID)
-	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string, as encoding/json writes it.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// appendJSONFloat appends f as encoding/json writes a float64.
-func appendJSONFloat(b []byte, f float64) []byte {
-	if abs := math.Abs(f); (abs != 0 && abs < 1e-6) || abs >= 1e21 || math.IsNaN(f) || math.IsInf(f, 0) {
-		q, err := json.Marshal(f)
-		if err != nil {
-			return append(b, '0') // NaN and infinities, which a duration never is
-		}
-		return append(b, q...)
-	}
-	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }

@@ -9,21 +9,6 @@ import (
 	"github.com/llmproxy/llmproxy"
 )
 
-// TestAppendProxyInfo checks the hand-written encoding of _proxy_info
-// against encoding/json's.
-func TestAppendProxyInfo(t *testing.T) {
-	names := []string{"", "openai", "a\"b", `back\slash`, "<html>&", "tab\there", "é", "\u2028", "\x7f"}
-	times := []float64{0, 0.0012345, 1, 12.5, 1e-7, 3e-6, 123456789.123, 1e21, 2.5e22}
-	for _, name := range names {
-		for _, rt := range times {
-			pi := &llmproxy.ProxyInfo{Provider: name, AttemptNumber: 3, ResponseTime: rt, RequestID: "req_" + name}
-			want, err := json.Marshal(pi)
-			require.NoError(t, err)
-			require.Equal(t, string(want), string(appendProxyInfo(nil, pi)), "provider %q, time %v", name, rt)
-		}
-	}
-}
-
 // TestSpliceProxyInfo checks the splice into objects of every shape.
 func TestSpliceProxyInfo(t *testing.T) {
 	pi := &llmproxy.ProxyInfo{Provider: "p", AttemptNumber: 1, ResponseTime: 0.5, RequestID: "r"}
