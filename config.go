@@ -25,7 +25,7 @@ type Config struct {
 	// v1.2.0, or a pseudo-version from the commit a binary was built
 	// from), or "dev" when the build has none (go run, tests).
 	AppVersion string `mapstructure:"app_version"`
-	Debug      bool   `mapstructure:"debug"` // debug logging and pretty errors
+	Debug      bool   `mapstructure:"debug"` // debug logging (overrides LogLevel)
 
 	// Host is the listen address of the server; default "127.0.0.1", so
 	// that only this machine can reach it. "0.0.0.0" (or "::") listens on

@@ -49,7 +49,11 @@
 // # Errors
 //
 // Every error is an *Error with a Kind; errors.As finds it. The kind alone
-// decides retries and failover.
+// decides retries and failover. An error returned after more than one
+// attempt, or after every provider serving the model was tried, has
+// NoRetry set (unless Config.ClientRetryAfterFailover is on, or the error
+// has a RetryAfter): the server then answers "x-should-retry: false", so
+// that client SDKs do not repeat the proxy's retries.
 //
 // # Custom providers
 //
