@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,23 +55,26 @@ func newRecorder(set *metrics.Set) *recorder {
 // metricName builds a metric name with label pairs (name, value, name,
 // value…), quoting and escaping the values.
 func metricName(base string, labels ...string) string {
-	var b strings.Builder
-	b.Grow(len(base) + 16*len(labels))
-	b.WriteString(base)
+	n := len(base) + 2
+	for _, l := range labels {
+		n += len(l) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, base...)
 	for i := 0; i+1 < len(labels); i += 2 {
 		if i == 0 {
-			b.WriteByte('{')
+			b = append(b, '{')
 		} else {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(labels[i])
-		b.WriteString(`=`)
-		b.WriteString(strconv.Quote(labels[i+1]))
+		b = append(b, labels[i]...)
+		b = append(b, '=')
+		b = strconv.AppendQuote(b, labels[i+1])
 	}
 	if len(labels) > 0 {
-		b.WriteByte('}')
+		b = append(b, '}')
 	}
-	return b.String()
+	return string(b)
 }
 
 // counter returns the counter of the series of name with labels (name,
