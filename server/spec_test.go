@@ -25,10 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmproxy/llmproxy"
-	_ "github.com/llmproxy/llmproxy/providers/anthropic"
-	_ "github.com/llmproxy/llmproxy/providers/cohere"
-	_ "github.com/llmproxy/llmproxy/providers/mock"
-	_ "github.com/llmproxy/llmproxy/providers/openai"
+	_ "github.com/llmproxy/llmproxy/providers/all"
 	"github.com/llmproxy/llmproxy/server"
 )
 

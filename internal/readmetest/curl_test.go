@@ -16,10 +16,7 @@ import (
 	"testing"
 
 	"github.com/llmproxy/llmproxy"
-	_ "github.com/llmproxy/llmproxy/providers/anthropic"
-	_ "github.com/llmproxy/llmproxy/providers/cohere"
-	_ "github.com/llmproxy/llmproxy/providers/mock"
-	_ "github.com/llmproxy/llmproxy/providers/openai"
+	_ "github.com/llmproxy/llmproxy/providers/all"
 	"github.com/llmproxy/llmproxy/server"
 )
 
