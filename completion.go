@@ -37,11 +37,13 @@ func (r *CompletionRequest) UnmarshalJSON(data []byte) error {
 	return err
 }
 
-// Raw returns the bytes the request was parsed from, or nil (see
-// ChatRequest.Raw).
+// Raw returns the bytes the request was parsed from, or nil when it was
+// built in code or changed since (see Touch): OpenAI-format providers send
+// these bytes as they are.
 func (r *CompletionRequest) Raw() []byte { return r.raw }
 
-// Touch forgets the original bytes of a parsed request (see ChatRequest.Touch).
+// Touch forgets the original bytes of a parsed request, so that providers
+// encode it from its fields: call it after changing a parsed request.
 func (r *CompletionRequest) Touch() { r.raw = nil }
 
 // PromptText returns the prompt when it is a string or a list of strings
