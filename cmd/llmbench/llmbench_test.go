@@ -55,10 +55,12 @@ func proxyBinArgs(args ...string) []string {
 	return args
 }
 
-// TestClosedModeEndToEnd runs the harness with tiny settings: it builds
-// llmproxy, starts the three processes, runs both scenarios against both
-// targets and prints a table with numbers in every measured row.
-func TestClosedModeEndToEnd(t *testing.T) {
+// runHarness runs llmbench with args (and the llmproxy binary TestMain
+// built) within two minutes and returns what it printed; it skips the test
+// where the harness cannot run (no /proc, no go tool) and fails it when the
+// run fails.
+func runHarness(t *testing.T, args ...string) *bytes.Buffer {
+	t.Helper()
 	if !haveProc() {
 		t.Skip(errNoProc)
 	}
@@ -69,9 +71,17 @@ func TestClosedModeEndToEnd(t *testing.T) {
 	defer cancel()
 	var out, log bytes.Buffer
 	start := time.Now()
-	err := run(ctx, proxyBinArgs("-d", "1s", "-c", "4", "-warmup", "200ms"), &out, &log)
-	require.NoError(t, err, "log:\n%s", log.String())
+	err := run(ctx, proxyBinArgs(args...), &out, &log)
+	require.NoError(t, err, "log:\n%s\nout:\n%s", log.String(), out.String())
 	t.Logf("harness ran in %v:\n%s", time.Since(start).Round(time.Millisecond), out.String())
+	return &out
+}
+
+// TestClosedModeEndToEnd runs the harness with tiny settings: it builds
+// llmproxy, starts the three processes, runs both scenarios against both
+// targets and prints a table with numbers in every measured row.
+func TestClosedModeEndToEnd(t *testing.T) {
+	out := runHarness(t, "-d", "1s", "-c", "4", "-warmup", "200ms")
 
 	rows := closedRows(out.String())
 	for _, key := range []string{"non-streaming/bare", "non-streaming/llmproxy", "streaming/bare", "streaming/llmproxy"} {
@@ -149,18 +159,7 @@ func upstreamProtocols(t *testing.T, out string) map[string]protoCounts {
 // request of both scenarios succeeds through both proxies, and the
 // upstream served both proxies over HTTP/2 only.
 func TestClosedModeTLS(t *testing.T) {
-	if !haveProc() {
-		t.Skip(errNoProc)
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go tool to build llmproxy:", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	var out, log bytes.Buffer
-	err := run(ctx, proxyBinArgs("-tls", "-d", "400ms", "-rounds", "2", "-c", "2", "-warmup", "100ms"), &out, &log)
-	require.NoError(t, err, "log:\n%s\nout:\n%s", log.String(), out.String())
-	t.Logf("%s", out.String())
+	out := runHarness(t, "-tls", "-d", "400ms", "-rounds", "2", "-c", "2", "-warmup", "100ms")
 
 	assert.Contains(t, out.String(), "Upstream: HTTPS")
 	rows := closedRows(out.String())
@@ -186,19 +185,8 @@ func TestClosedModeTLS(t *testing.T) {
 // direct streams (HTTP/1.1 over TLS) and both proxies' streams end well,
 // and the proxies reached the upstream over HTTP/2.
 func TestStreamsModeTLS(t *testing.T) {
-	if !haveProc() {
-		t.Skip(errNoProc)
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go tool to build llmproxy:", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	var out, log bytes.Buffer
-	err := run(ctx, proxyBinArgs("-tls", "-mode", "streams", "-streams", "6", "-slow-chunks", "3", "-slow-delay", "10ms",
-		"-ramp", "30ms"), &out, &log)
-	require.NoError(t, err, "log:\n%s\nout:\n%s", log.String(), out.String())
-	t.Logf("%s", out.String())
+	out := runHarness(t, "-tls", "-mode", "streams", "-streams", "6", "-slow-chunks", "3", "-slow-delay", "10ms",
+		"-ramp", "30ms")
 
 	for _, path := range []string{"direct to the upstream", "bare ReverseProxy", "llmproxy"} {
 		found := false
@@ -452,19 +440,8 @@ func TestDropIfClosed(t *testing.T) {
 // the capacity run's concurrency: the capacity run must not be shed (its
 // llmproxy has no max_inflight), and the overload row must name the limit.
 func TestOverloadCapacityUnlimited(t *testing.T) {
-	if !haveProc() {
-		t.Skip(errNoProc)
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go tool to build llmproxy:", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	var out, log bytes.Buffer
-	err := run(ctx, proxyBinArgs("-mode", "overload", "-d", "1s", "-c", "8", "-max-inflight", "2", "-no-unlimited",
-		"-warmup", "200ms", "-factor", "1.5"), &out, &log)
-	require.NoError(t, err, "log:\n%s", log.String())
-	t.Logf("%s", out.String())
+	out := runHarness(t, "-mode", "overload", "-d", "1s", "-c", "8", "-max-inflight", "2", "-no-unlimited",
+		"-warmup", "200ms", "-factor", "1.5")
 
 	var capacity, limited []string
 	for line := range strings.SplitSeq(out.String(), "\n") {
