@@ -182,11 +182,11 @@ func (r *RawChatRequest) Decode() (*ChatRequest, error) {
 	return req, nil
 }
 
-// RawAnswer is a whole answer as the JSON bytes of the OpenAI format: what
-// a server sends its client.
+// RawAnswer is a whole answer as the JSON bytes of its format (OpenAI's,
+// or a front's: see RouteRaw): what a server sends its client.
 type RawAnswer struct {
-	// Body is the answer: a JSON object in the OpenAI format of its
-	// endpoint, without _proxy_info. It must not be modified.
+	// Body is the answer: a JSON object in the format of its endpoint,
+	// without _proxy_info. It must not be modified.
 	Body []byte
 	// Usage holds the token counts the answer reports, or nil; the
 	// details (cached, reasoning tokens) are only in Body.
@@ -212,9 +212,14 @@ type RawChatStreamer interface {
 	ChatCompletionStreamRaw(ctx context.Context, req *RawChatRequest) (ChunkReader[*RawChunk], error)
 }
 
-// RawChunk is one streamed chat chunk as the JSON bytes of the OpenAI
-// format, with the facts the proxy needs about it.
+// RawChunk is one streamed chunk as the JSON bytes of its format (a chat
+// chunk of the OpenAI format, or an event of a front's format: see
+// RouteStreamRaw), with the facts the proxy needs about it.
 type RawChunk struct {
+	// Event is the chunk's SSE event name, for formats that name their
+	// events (Anthropic Messages, OpenAI Responses); empty for OpenAI chat,
+	// whose frames have data only.
+	Event string
 	// Data is the chunk: one JSON object, on one line, without
 	// _proxy_info. It must not be modified. In a stream it may point into
 	// the reader's buffer (see RawChatStreamer): use Clone to keep a chunk

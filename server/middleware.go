@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy"
-	"github.com/llmproxy/llmproxy/sse"
 )
 
 // requestInfo collects what the access log reports about a request. The
@@ -130,6 +128,8 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	err    *llmproxy.Error
+	// format is the route's error format (see withFormat); zero: OpenAI's.
+	format errorFormat
 }
 
 // errorWriter is a ResponseWriter that keeps the error writeError answers
@@ -204,11 +204,12 @@ func (s *server) accessLog(ctx context.Context, r *http.Request, ri *requestInfo
 	s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
 
-// recover turns a panic in a handler into a 500 in the OpenAI envelope and
-// a log line with the request id, and keeps the server serving. A panic
-// after a stream was committed (its 200 and some chunks sent) ends it with
-// the data: {"error":...} frame of a failed stream instead, without
-// [DONE], so that no client takes the cut answer for a whole one.
+// recover turns a panic in a handler into a 500 in the route's error
+// envelope (see errorFormat) and a log line with the request id, and keeps
+// the server serving. A panic after a stream was committed (its 200 and
+// some chunks sent) ends it with the error frame of a failed stream
+// instead (no [DONE] or other clean end), so that no client takes the cut
+// answer for a whole one.
 func (s *server) recover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -227,8 +228,7 @@ func (s *server) recover(next http.Handler) http.Handler {
 				// The answer is under way: its status and headers are
 				// gone. Only a stream can still say that it failed.
 				if strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
-					env, _ := json.Marshal(e.Envelope())
-					_, _ = w.Write(sse.AppendData(nil, env))
+					_, _ = w.Write(formatOf(w).frame(e))
 					_ = http.NewResponseController(w).Flush()
 				}
 				return

@@ -10,7 +10,8 @@ import (
 	"github.com/llmproxy/llmproxy/internal/jsonx"
 )
 
-// writeError answers err in the OpenAI envelope with its status. For
+// writeError answers err in the route's envelope (OpenAI's unless the
+// route set another: see errorFormat) with its status. For
 // errors a client should not retry it sets "x-should-retry: false", which
 // the official SDKs honour; for rate limits it sets Retry-After. When a
 // provider was involved it names it and the attempts made, as a
@@ -37,8 +38,7 @@ func writeError(w http.ResponseWriter, err error) {
 		h.Set("X-Should-Retry", "false")
 	}
 	w.WriteHeader(status)
-	b, _ := json.Marshal(e.Envelope())
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(formatOf(w).body(e))
 }
 
 // clientMayRetry reports whether retrying the same request later can help:

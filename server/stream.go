@@ -148,3 +148,47 @@ func emptyCompletionChunk(last *llmproxy.CompletionResponse, pi *llmproxy.ProxyI
 	b, _ := json.Marshal(c)
 	return b
 }
+
+// writeEvents sends a committed stream of a front whose frames name their
+// events (Anthropic Messages, OpenAI Responses) to the client: each chunk
+// as "event: <name>" (when it has one) and "data: <chunk>", flushed as in
+// writeStream. The stream's own events begin and end it: nothing is
+// added to a clean end. A stream that fails after its commit ends with the
+// route's error frame (see errorFormat) instead of the format's clean end.
+func writeEvents(w http.ResponseWriter, st *llmproxy.Stream[*llmproxy.RawChunk]) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	setProxyHeaders(h, st.ProxyInfo())
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	unflushed := false
+	flushAtWait := st.OnWait(func() {
+		if unflushed {
+			_ = rc.Flush()
+			unflushed = false
+		}
+	})
+	buf := make([]byte, 0, 1024)
+	for st.Next() {
+		c := st.Current()
+		payload, err := chunkBytes(c)
+		if err != nil {
+			continue
+		}
+		buf = sse.AppendEvent(buf[:0], c.Event, payload)
+		if _, err := w.Write(buf); err != nil {
+			return // the client went away; the caller closes the stream
+		}
+		if flushAtWait {
+			unflushed = true
+		} else {
+			_ = rc.Flush()
+		}
+	}
+	if err := st.Err(); err != nil {
+		_, _ = w.Write(formatOf(w).frame(llmproxy.AsError(err)))
+	}
+	_ = rc.Flush()
+}

@@ -210,3 +210,14 @@ func AppendData(dst, payload []byte) []byte {
 
 // DoneFrame is the frame that ends an OpenAI stream.
 var DoneFrame = []byte("data: [DONE]\n\n")
+
+// AppendEvent appends one "event: <name>\ndata: <payload>\n\n" frame to
+// dst, or a data-only frame when name is empty. name must be one line.
+func AppendEvent(dst []byte, name string, payload []byte) []byte {
+	if name != "" {
+		dst = append(dst, "event: "...)
+		dst = append(dst, name...)
+		dst = append(dst, '\n')
+	}
+	return AppendData(dst, payload)
+}

@@ -88,6 +88,13 @@ func TestDoneAndAppend(t *testing.T) {
 	require.True(t, Done([]byte(" [DONE] ")))
 	require.False(t, Done([]byte(`{"done":true}`)))
 	require.Equal(t, "data: {}\n\n", string(AppendData(nil, []byte("{}"))))
+	require.Equal(t, "data: {}\n\n", string(AppendEvent(nil, "", []byte("{}"))))
+	frame := AppendEvent([]byte("x"), "message_start", []byte(`{"a":1}`))
+	require.Equal(t, "xevent: message_start\ndata: {\"a\":1}\n\n", string(frame))
+	ev, err := NewReader(strings.NewReader(string(frame[1:])), 0).Next()
+	require.NoError(t, err)
+	require.Equal(t, "message_start", string(ev.Name))
+	require.Equal(t, `{"a":1}`, string(ev.Data))
 }
 
 // FuzzReader checks that no input makes the reader panic, loop or return
