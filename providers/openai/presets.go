@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,13 +22,16 @@ var presets = []*flavor{
 		// Mistral rejects members it does not know with 422
 		// extra_forbidden: stream_options (it sends the usage in the
 		// last chunk anyway), max_completion_tokens (its name is
-		// max_tokens) and seed (its name is random_seed).
+		// max_tokens) and seed (its name is random_seed). Its
+		// finish_reason "model_length" (the model's context is full)
+		// is OpenAI's "length".
 		name:       "mistral",
 		baseURL:    "https://api.mistral.ai/v1",
 		chatPath:   epChat,
 		caps:       capCatalog | capEmbeddings,
 		healthPath: epModels,
 		fixBody:    fixMistralBody,
+		normalize:  normalizeMistral,
 		keyEnv:     []string{"MISTRAL_API_KEY", "PROXY_API_MISTRAL_API_KEY"},
 	},
 	{
@@ -142,6 +146,28 @@ func fixMistralBody(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	return renameMember(body, "seed", "random_seed")
+}
+
+// modelLength is Mistral's finish reason for an answer cut by the model's
+// context length.
+var modelLength = []byte(`"model_length"`)
+
+// normalizeMistral rewrites the finish_reason "model_length" of an
+// answer's or a chunk's choices to OpenAI's "length"; anything else is
+// returned as it is.
+func normalizeMistral(b []byte) ([]byte, error) {
+	if !bytes.Contains(b, modelLength) {
+		return b, nil
+	}
+	var err error
+	for i, ch := range gjson.GetBytes(b, "choices").Array() {
+		if ch.Get("finish_reason").Str == "model_length" {
+			if b, err = sjson.SetBytes(b, "choices."+strconv.Itoa(i)+".finish_reason", "length"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, nil
 }
 
 // fixGroqBody removes what Groq refuses but the request does not need:

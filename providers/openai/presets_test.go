@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -372,4 +373,48 @@ func TestAzureConfigValidation(t *testing.T) {
 	cfg, err := loadConfig(t, "providers:\n  - name: az\n    type: azure\n    base_url: https://res.openai.azure.com\n    api_version: 2025-04-01-preview\n    azure_auth: bearer\n    deployments: {GPT-4o: Prod.GPT4o_1}\n", map[string]string{"AZURE_OPENAI_API_KEY": "k"})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"gpt-4o": "Prod.GPT4o_1"}, cfg.Providers[0].Deployments, "keys are lower-cased, names kept")
+}
+
+func TestMistralModelLengthIsLength(t *testing.T) {
+	answer := strings.Replace(okAnswer, `"finish_reason":"stop"`, `"finish_reason":"model_length"`, 1)
+	stream := strings.Replace(okStream, `"finish_reason":"stop"`, `"finish_reason":"model_length"`, 1)
+	up := newMockUpstream(t, map[string]reply{"POST /v1/chat/completions": {body: answer}})
+	p := newTestProvider(t, "mistral", up.URL+"/v1")
+	ans, err := p.(llmproxy.RawChatCompleter).ChatCompletionRaw(t.Context(), readRaw(t, `{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+	require.NoError(t, err)
+	assert.Equal(t, "length", gjson.GetBytes(ans.Body, "choices.0.finish_reason").Str)
+	assert.Equal(t, "Hi", gjson.GetBytes(ans.Body, "choices.0.message.content").Str)
+
+	sup := newMockUpstream(t, map[string]reply{"POST /v1/chat/completions": {header: map[string]string{"Content-Type": "text/event-stream"}, body: stream}})
+	sp := newTestProvider(t, "mistral", sup.URL+"/v1")
+	r, err := sp.(llmproxy.RawChatStreamer).ChatCompletionStreamRaw(t.Context(), readRaw(t, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	require.NoError(t, err)
+	chunks, _ := drainRaw(t, r)
+	require.Len(t, chunks, 2)
+	assert.Equal(t, "length", gjson.Get(chunks[1], "choices.0.finish_reason").Str)
+}
+
+func TestAzureErrorKinds(t *testing.T) {
+	// Azure's error bodies (OpenAI's envelope, codes as strings).
+	for _, tc := range []struct {
+		status int
+		header map[string]string
+		body   string
+		kind   llmproxy.ErrorKind
+	}{
+		{401, nil, `{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}}`, llmproxy.KindAuth},
+		{404, nil, `{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."}}`, llmproxy.KindNotFound},
+		{429, map[string]string{"retry-after": "6", "retry-after-ms": "5412"}, `{"error":{"code":"429","message":"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 6 seconds."}}`, llmproxy.KindRateLimited},
+		{400, nil, `{"error":{"message":"Invalid value for 'temperature': must be between 0 and 2.","type":"invalid_request_error","param":"temperature","code":null}}`, llmproxy.KindInvalidRequest},
+		{500, nil, `{"error":{"code":"InternalServerError","message":"The service encountered an internal error."}}`, llmproxy.KindUnavailable},
+	} {
+		up := newMockUpstream(t, map[string]reply{"POST /openai/v1/chat/completions": {status: tc.status, header: tc.header, body: tc.body}})
+		_, err := newTestProvider(t, "azure", up.URL).ChatCompletion(t.Context(), chatRequest(t, `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`))
+		e := asError(t, err)
+		assert.Equal(t, tc.kind, e.Kind, "%d", tc.status)
+		assert.NotContains(t, e.Message, "content filter")
+		if tc.status == 429 {
+			assert.Equal(t, 5412*time.Millisecond, e.RetryAfter, "retry-after-ms wins")
+		}
+	}
 }
