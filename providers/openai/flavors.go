@@ -51,8 +51,9 @@ type flavor struct {
 	// fixChat, when set, returns the request to send for req: req itself
 	// when it needs no change, or a changed copy (req is never modified).
 	fixChat func(req *llmproxy.ChatRequest) *llmproxy.ChatRequest
-	// normalize, when set, rewrites a successful answer's bytes before
-	// they are decoded and handed on.
+	// normalize, when set, rewrites a successful answer's bytes (a whole
+	// answer, or one chunk's data) before they are decoded and handed on;
+	// an *llmproxy.Error it returns is the request's outcome.
 	normalize func(body []byte) ([]byte, error)
 	// healthProblem, when set, inspects the 2xx answer of the health
 	// check and returns an error when it reports an unusable key.

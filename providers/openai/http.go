@@ -71,7 +71,7 @@ func (p *Provider) call(ctx context.Context, method, path string, body []byte) (
 	}
 	if p.flavor.normalize != nil {
 		if b, err = p.flavor.normalize(b); err != nil {
-			return nil, p.invalidAnswer(err)
+			return nil, p.normalizeFailure(err)
 		}
 	}
 	return b, nil
@@ -91,6 +91,18 @@ func (p *Provider) decodeAnswer(body []byte, v any) error {
 		return p.invalidAnswer(err)
 	}
 	return nil
+}
+
+// normalizeFailure is the error of a flavor's normalize: an
+// *llmproxy.Error as it is (named after the provider), anything else an
+// invalid answer.
+func (p *Provider) normalizeFailure(err error) *llmproxy.Error {
+	if e, ok := errors.AsType[*llmproxy.Error](err); ok {
+		cp := *e
+		cp.Provider = p.name
+		return &cp
+	}
+	return p.invalidAnswer(err)
 }
 
 // invalidAnswer is the error of a 2xx answer the adapter cannot use. It is

@@ -54,13 +54,16 @@ var presets = []*flavor{
 		// it holds a request open with blank lines (whole answers) or
 		// ": keep-alive" comments (streams), which the adapter skips.
 		// GET /user/balance is free and says whether the balance can
-		// pay for requests.
+		// pay for requests. An answer cut short with finish_reason
+		// "insufficient_system_resource" is DeepSeek running out of
+		// capacity: an unavailable upstream, not a whole answer.
 		name:          "deepseek",
 		baseURL:       "https://api.deepseek.com",
 		chatPath:      epChat,
 		caps:          capCatalog,
 		healthPath:    "/user/balance",
 		healthProblem: deepseekBalanceProblem,
+		normalize:     normalizeDeepSeek,
 		streamUsage:   true,
 		keyEnv:        []string{"DEEPSEEK_API_KEY", "PROXY_API_DEEPSEEK_API_KEY"},
 	},
@@ -165,6 +168,28 @@ func normalizeMistral(b []byte) ([]byte, error) {
 			if b, err = sjson.SetBytes(b, "choices."+strconv.Itoa(i)+".finish_reason", "length"); err != nil {
 				return nil, err
 			}
+		}
+	}
+	return b, nil
+}
+
+// insufficientResource is DeepSeek's finish reason for an answer its
+// inference system cut short for lack of resources.
+var insufficientResource = []byte(`"insufficient_system_resource"`)
+
+// normalizeDeepSeek makes an answer or chunk whose choice finished with
+// "insufficient_system_resource" a KindUnavailable error, so that the
+// router retries or fails over before a stream is committed, and a
+// committed stream ends with an error rather than as if it were whole.
+func normalizeDeepSeek(b []byte) ([]byte, error) {
+	if !bytes.Contains(b, insufficientResource) {
+		return b, nil
+	}
+	for _, ch := range gjson.GetBytes(b, "choices").Array() {
+		if ch.Get("finish_reason").Str == "insufficient_system_resource" {
+			return nil, &llmproxy.Error{Kind: llmproxy.KindUnavailable, Status: http.StatusServiceUnavailable,
+				Code:    "insufficient_system_resource",
+				Message: "DeepSeek interrupted the answer: its inference system ran out of resources (finish_reason insufficient_system_resource)"}
 		}
 	}
 	return b, nil

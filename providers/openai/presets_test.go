@@ -423,3 +423,32 @@ func TestAzureErrorKinds(t *testing.T) {
 		}
 	}
 }
+
+func TestDeepSeekInsufficientResourceIsUnavailable(t *testing.T) {
+	cut := strings.Replace(okAnswer, `"finish_reason":"stop"`, `"finish_reason":"insufficient_system_resource"`, 1)
+	up := newMockUpstream(t, map[string]reply{"POST /chat/completions": {body: cut}})
+	p := newTestProvider(t, "deepseek", up.URL)
+	_, err := p.(llmproxy.RawChatCompleter).ChatCompletionRaw(t.Context(), readRaw(t, `{"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}]}`))
+	e := asError(t, err)
+	assert.Equal(t, llmproxy.KindUnavailable, e.Kind)
+	assert.Equal(t, "up-deepseek", e.Provider)
+	assert.Contains(t, e.Message, "insufficient_system_resource")
+
+	stream := strings.Replace(okStream, `"finish_reason":"stop"`, `"finish_reason":"insufficient_system_resource"`, 1)
+	sup := newMockUpstream(t, map[string]reply{"POST /chat/completions": {header: map[string]string{"Content-Type": "text/event-stream"}, body: stream}})
+	r, err := newTestProvider(t, "deepseek", sup.URL).(llmproxy.RawChatStreamer).ChatCompletionStreamRaw(t.Context(),
+		readRaw(t, `{"model":"deepseek-chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	require.NoError(t, err)
+	defer r.Close()
+	c, err := r.Next()
+	require.NoError(t, err)
+	assert.Contains(t, string(c.Data), `"content":"Hi"`)
+	_, err = r.Next()
+	assert.Equal(t, llmproxy.KindUnavailable, asError(t, err).Kind, "the cut stream ends with an error, not as a whole answer")
+
+	// A whole answer that merely mentions the words is not touched.
+	ok := strings.Replace(okAnswer, `"content":"Hi"`, `"content":"\"insufficient_system_resource\" is a finish reason"`, 1)
+	wup := newMockUpstream(t, map[string]reply{"POST /chat/completions": {body: ok}})
+	_, err = newTestProvider(t, "deepseek", wup.URL).ChatCompletion(t.Context(), chatRequest(t, `{"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}]}`))
+	require.NoError(t, err)
+}

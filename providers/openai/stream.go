@@ -194,7 +194,7 @@ func (r *streamReader[T]) Next() (T, error) {
 		}
 		if r.p.flavor.normalize != nil {
 			if data, err = r.p.flavor.normalize(data); err != nil {
-				return zero, r.p.invalidAnswer(err)
+				return zero, r.p.normalizeFailure(err)
 			}
 		}
 		c, fin, err := r.decode(data)
