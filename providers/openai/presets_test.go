@@ -452,3 +452,31 @@ func TestDeepSeekInsufficientResourceIsUnavailable(t *testing.T) {
 	_, err = newTestProvider(t, "deepseek", wup.URL).ChatCompletion(t.Context(), chatRequest(t, `{"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}]}`))
 	require.NoError(t, err)
 }
+
+func TestAzureStreamDecoded(t *testing.T) {
+	// Azure opens a stream with a chunk that has only prompt_filter_results.
+	const stream = "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"}}}]}\n\n" + okStream
+	up := newMockUpstream(t, map[string]reply{"POST /openai/deployments/d1/chat/completions": {header: map[string]string{"Content-Type": "text/event-stream"}, body: stream}})
+	p := newTestProvider(t, "azure", up.URL, func(c *llmproxy.ProviderConfig) { c.Deployments = map[string]string{"gpt-4o": "d1"} })
+	r, err := p.(llmproxy.ChatStreamer).ChatCompletionStream(t.Context(), chatRequest(t, `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`))
+	require.NoError(t, err)
+	defer r.Close()
+	var text strings.Builder
+	n := 0
+	for {
+		c, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		n++
+		for _, ch := range c.Choices {
+			if ch.Delta.Content != nil {
+				text.WriteString(*ch.Delta.Content)
+			}
+		}
+	}
+	assert.Equal(t, 3, n)
+	assert.Equal(t, "Hi", text.String())
+	assert.True(t, gjson.GetBytes(up.last(t).body, "stream_options.include_usage").Bool())
+}
