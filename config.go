@@ -148,8 +148,10 @@ type ProviderConfig struct {
 	// _proxy_info; it must be unique.
 	Name string `mapstructure:"name"`
 	// Type selects the adapter: openai, anthropic, cohere, perplexity,
-	// grok, blackbox, openrouter, mock (providers/all links them all), or
-	// a type registered with RegisterProviderType.
+	// grok, blackbox, openrouter, azure, the OpenAI-compatible presets
+	// (mistral, groq, deepseek, together, fireworks, ollama, vllm,
+	// lmstudio), mock (providers/all links them all), or a type registered
+	// with RegisterProviderType.
 	Type string `mapstructure:"type"`
 	// BaseURL overrides the type's default base URL (e.g. a vLLM or Ollama
 	// server for type openai).
@@ -159,8 +161,10 @@ type ProviderConfig struct {
 	// wins, so that one config file serves users of either convention
 	// (OPENAI_API_KEY or PROXY_API_OPENAI_API_KEY). In a config file it is
 	// one name or a list. When names are given but none is set, the
-	// provider is disabled with a warning. Empty means the provider needs
-	// no key (mock, local servers).
+	// provider is disabled with a warning. Empty means the default of the
+	// type (MISTRAL_API_KEY for mistral, …; see ProviderTypeDefaults), and
+	// for a type without one that the provider needs no key (mock, local
+	// servers).
 	APIKeyEnv EnvNames `mapstructure:"api_key_env"`
 	// APIKey is the provider's key. LoadConfig and New fill it from
 	// APIKeyEnv; code may set it directly. It is never printed.
@@ -209,6 +213,21 @@ type ProviderConfig struct {
 	// one (Cohere) when the client set none; empty means
 	// "search_document".
 	EmbeddingInputType string `mapstructure:"embedding_input_type"`
+
+	// Azure OpenAI (type azure; see docs/azure-and-presets.md).
+	// APIVersion is the api-version of the requests: a dated version
+	// ("2024-10-21", the default with Deployments, is the latest GA one),
+	// or "v1" for the v1 API (/openai/v1/..., the model in the body), the
+	// default without Deployments.
+	APIVersion string `mapstructure:"api_version"`
+	// Deployments maps public model names to the resource's deployment
+	// names ({gpt-4o: my-gpt4o}); a model it does not name is its own
+	// deployment name.
+	Deployments map[string]string `mapstructure:"deployments"`
+	// AzureAuth is how the key is sent: "api-key" (the api-key header,
+	// the default) or "bearer" (Authorization: Bearer, for a Microsoft
+	// Entra ID token).
+	AzureAuth string `mapstructure:"azure_auth"`
 }
 
 // EnvNames names environment variables in order of preference. A config
@@ -373,6 +392,7 @@ func (p ProviderConfig) withDefaults() ProviderConfig {
 	if p.Weight == 0 {
 		p.Weight = 1
 	}
+	p.applyTypeDefaults()
 	if !p.APIKey.IsSet() {
 		if _, v, ok := p.APIKeyEnv.Lookup(os.LookupEnv); ok {
 			p.APIKey = Secret(v)
@@ -496,6 +516,8 @@ func (c *Config) Validate() error {
 		if p.BaseURL != "" && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 			bad(field("base_url"), "must start with http:// or https://, got %q", p.BaseURL)
 		}
+		p.typeDefaultProblems(field, bad)
+		p.azureProblems(field, bad)
 		if p.Priority < 0 {
 			bad(field("priority"), "must be >= 1, got %d", p.Priority)
 		}

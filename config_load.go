@@ -186,7 +186,9 @@ func LoadConfigEnv(path string, lookupEnv func(string) (string, bool)) (Config, 
 	}
 
 	keys := make([]Secret, len(cfg.Providers))
-	for i, p := range cfg.Providers {
+	for i := range cfg.Providers {
+		p := &cfg.Providers[i]
+		p.applyTypeDefaults() // a preset's own key variables
 		if _, val, ok := p.APIKeyEnv.Lookup(lookup); ok {
 			keys[i] = Secret(val)
 		}

@@ -70,6 +70,17 @@ var builtinImports = map[string]string{
 	"mock":       "github.com/llmproxy/llmproxy/providers/mock",
 	"anthropic":  "github.com/llmproxy/llmproxy/providers/anthropic",
 	"cohere":     "github.com/llmproxy/llmproxy/providers/cohere",
+
+	// Azure OpenAI and the OpenAI-compatible presets.
+	"azure":     "github.com/llmproxy/llmproxy/providers/openai",
+	"mistral":   "github.com/llmproxy/llmproxy/providers/openai",
+	"groq":      "github.com/llmproxy/llmproxy/providers/openai",
+	"deepseek":  "github.com/llmproxy/llmproxy/providers/openai",
+	"together":  "github.com/llmproxy/llmproxy/providers/openai",
+	"fireworks": "github.com/llmproxy/llmproxy/providers/openai",
+	"ollama":    "github.com/llmproxy/llmproxy/providers/openai",
+	"vllm":      "github.com/llmproxy/llmproxy/providers/openai",
+	"lmstudio":  "github.com/llmproxy/llmproxy/providers/openai",
 }
 
 // allProvidersImport is the package that links every built-in type.

@@ -1,6 +1,8 @@
 // Package all links every built-in provider adapter into a program, so
 // that a config file may name any built-in type: openai and its flavors
-// (perplexity, grok, openrouter, blackbox), anthropic, cohere and mock.
+// (perplexity, grok, openrouter, blackbox, azure, and the presets mistral,
+// groq, deepseek, together, fireworks, ollama, vllm and lmstudio),
+// anthropic, cohere and mock.
 // Import it for its side effect:
 //
 //	import _ "github.com/llmproxy/llmproxy/providers/all"

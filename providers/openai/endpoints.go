@@ -1,9 +1,12 @@
 package openai
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/llmproxy/llmproxy"
 )
@@ -28,7 +31,11 @@ func (p *Provider) ChatCompletion(ctx context.Context, req *llmproxy.ChatRequest
 	if err != nil {
 		return nil, err
 	}
-	b, err := p.call(ctx, http.MethodPost, p.flavor.chatPath, body)
+	path, body, err := p.target(epChat, req.Model, body)
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.call(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +67,11 @@ func (p *Provider) completion(ctx context.Context, req *llmproxy.CompletionReque
 	if err != nil {
 		return nil, err
 	}
-	b, err := p.call(ctx, http.MethodPost, "/completions", body)
+	path, body, err := p.target(epCompletions, req.Model, body)
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.call(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +97,11 @@ func (p *Provider) embeddings(ctx context.Context, req *llmproxy.EmbeddingReques
 	if err != nil {
 		return nil, err
 	}
-	b, err := p.call(ctx, http.MethodPost, "/embeddings", body)
+	path, body, err := p.target(epEmbeddings, req.Model, body)
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.call(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -101,15 +116,27 @@ func (p *Provider) embeddings(ctx context.Context, req *llmproxy.EmbeddingReques
 	return &resp, nil
 }
 
-// listModels returns the upstream's models (GET /models). Entries without
+// listModels returns the upstream's models (GET /models): the "data" of a
+// list object, or a bare array (Together answers one). Entries without
 // object or owned_by (OpenRouter's) get "model" and the provider's name.
+// An Azure provider answers without I/O (see azureRoutes.models).
 func (p *Provider) listModels(ctx context.Context) ([]llmproxy.Model, error) {
-	b, err := p.call(ctx, http.MethodGet, "/models", nil)
+	if p.azure != nil {
+		return p.azure.models(p.name), nil
+	}
+	b, err := p.call(ctx, http.MethodGet, epModels, nil)
 	if err != nil {
 		return nil, err
 	}
 	var list llmproxy.ModelList
-	if err := p.decodeAnswer(b, &list); err != nil {
+	if firstByte(bytes.TrimSpace(b)) == '[' {
+		if !utf8.Valid(b) {
+			return nil, p.invalidAnswer(errors.New("the answer is not valid UTF-8"))
+		}
+		if err := json.Unmarshal(b, &list.Data); err != nil {
+			return nil, p.invalidAnswer(err)
+		}
+	} else if err := p.decodeAnswer(b, &list); err != nil {
 		return nil, err
 	}
 	models := make([]llmproxy.Model, 0, len(list.Data))
@@ -135,7 +162,7 @@ func (p *Provider) listModels(ctx context.Context) ([]llmproxy.Model, error) {
 // disabled xAI key is KindAuth, an OpenRouter key out of credit
 // KindQuotaExceeded.
 func (p *Provider) healthCheck(ctx context.Context) error {
-	b, err := p.call(ctx, http.MethodGet, p.flavor.healthPath, nil)
+	b, err := p.call(ctx, http.MethodGet, p.healthPath(), nil)
 	if err != nil {
 		return err
 	}

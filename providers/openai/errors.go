@@ -37,7 +37,7 @@ func (p *Provider) statusError(status int, h http.Header, body []byte) *llmproxy
 		e.Kind = llmproxy.KindQuotaExceeded
 	}
 	if p.flavor.fixError != nil {
-		p.flavor.fixError(e)
+		p.flavor.fixError(e, body)
 	}
 	e.Message = truncate(p.redact(e.Message), maxMessageBytes)
 	e.Type = p.redact(e.Type)

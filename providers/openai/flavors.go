@@ -2,23 +2,30 @@ package openai
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/llmproxy/llmproxy"
 )
 
-// capabilities names the set of optional abilities a flavor's upstream has
+// capabilities is the set of optional abilities a flavor's upstream has
 // besides chat completions.
-type capabilities int
+type capabilities uint8
 
 const (
+	// capCatalog: GET /models and a health check that costs no tokens.
+	capCatalog capabilities = 1 << iota
+	// capCompletions: legacy completions (POST /completions).
+	capCompletions
+	// capEmbeddings: embeddings (POST /embeddings).
+	capEmbeddings
+
 	// capsChatOnly: chat completions only (perplexity, blackbox).
-	capsChatOnly capabilities = iota
-	// capsNoEmbeddings: plus legacy completions, a model list and a free
-	// health check (grok).
-	capsNoEmbeddings
-	// capsAll: plus embeddings (openai, openrouter).
-	capsAll
+	capsChatOnly capabilities = 0
+	// capsNoEmbeddings: everything but embeddings (grok).
+	capsNoEmbeddings = capCatalog | capCompletions
+	// capsAll: every endpoint (openai, openrouter, …).
+	capsAll = capCatalog | capCompletions | capEmbeddings
 )
 
 // flavor describes one OpenAI-format upstream: where it lives, which
@@ -30,9 +37,8 @@ type flavor struct {
 
 	// chatPath is the chat completions path below the base URL.
 	chatPath string
-	// caps selects the optional abilities; with anything but
-	// capsChatOnly the upstream answers POST /completions and
-	// GET /models, and healthPath is set.
+	// caps selects the optional abilities; with capCatalog, healthPath
+	// is set.
 	caps capabilities
 	// healthPath is a GET path below the base URL that costs no tokens
 	// and fails when the key is bad.
@@ -45,20 +51,35 @@ type flavor struct {
 	// fixChat, when set, returns the request to send for req: req itself
 	// when it needs no change, or a changed copy (req is never modified).
 	fixChat func(req *llmproxy.ChatRequest) *llmproxy.ChatRequest
-	// normalize, when set, rewrites a successful answer's bytes before
-	// they are decoded and handed on.
+	// normalize, when set, rewrites a successful answer's bytes (a whole
+	// answer, or one chunk's data) before they are decoded and handed on;
+	// an *llmproxy.Error it returns is the request's outcome.
 	normalize func(body []byte) ([]byte, error)
 	// healthProblem, when set, inspects the 2xx answer of the health
 	// check and returns an error when it reports an unusable key.
 	healthProblem func(p *Provider, body []byte) error
 	// fixError, when set, corrects the classification of an upstream
-	// error whose status does not tell the whole story.
-	fixError func(e *llmproxy.Error)
+	// error whose status does not tell the whole story; body is the
+	// error's body.
+	fixError func(e *llmproxy.Error, body []byte)
+	// fixBody, when set, returns the chat request body to send for body:
+	// body itself when it needs no change, else an edited copy (body is
+	// never modified). An *llmproxy.Error it returns goes to the client.
+	// It works on bytes, so that the raw path edits only the members it
+	// must (see presets.go).
+	fixBody func(body []byte) ([]byte, error)
+
+	// keyEnv is the api_key_env of a provider of the type that names
+	// none (see llmproxy.ProviderTypeDefaults); empty for the types
+	// whose provider may run without a key.
+	keyEnv []string
+	// needsBaseURL makes base_url required: the type has no endpoint of
+	// its own (baseURL is empty).
+	needsBaseURL bool
 }
 
-// flavors lists the supported flavors; init registers one provider type for
-// each.
-var flavors = []*flavor{
+// ownFlavors are the flavors of the upstreams the adapter was written for.
+var ownFlavors = []*flavor{
 	{
 		name:        "openai",
 		baseURL:     "https://api.openai.com/v1",
@@ -109,6 +130,10 @@ var flavors = []*flavor{
 	},
 }
 
+// flavors lists the supported flavors; init registers one provider type for
+// each: the original ones, Azure (azure.go) and the presets (presets.go).
+var flavors = slices.Concat(ownFlavors, []*flavor{azureFlavor}, presets)
+
 func flavorByName(name string) (*flavor, bool) {
 	for _, f := range flavors {
 		if f.name == name {
@@ -130,7 +155,7 @@ func flavorNames() []string {
 // authentication failure with status 401), and exhausted credits or a
 // reached spending limit come as 429 or 403 (made quota errors, which
 // waiting does not cure).
-func fixXAIError(e *llmproxy.Error) {
+func fixXAIError(e *llmproxy.Error, _ []byte) {
 	msg := strings.ToLower(e.Message)
 	switch {
 	case e.Status == 400 && strings.Contains(msg, "api key"):

@@ -15,7 +15,8 @@ var maxAnswerBytes int64 = 32 << 20
 
 // newRequest builds a request to path below the base URL with the
 // provider's own headers: the key as a bearer token (none when the key is
-// empty), JSON content negotiation, then the configured custom headers,
+// empty; Azure's api-key header unless it is configured for bearer
+// tokens), JSON content negotiation, then the configured custom headers,
 // which may override the others. No header of the client's request is ever
 // copied.
 func (p *Provider) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
@@ -23,7 +24,11 @@ func (p *Provider) newRequest(ctx context.Context, method, path string, body []b
 	if err != nil {
 		return nil, err
 	}
-	if p.key != "" {
+	switch {
+	case p.key == "":
+	case p.azure != nil && !p.azure.bearer:
+		req.Header.Set("api-key", p.key)
+	default:
 		req.Header.Set("Authorization", "Bearer "+p.key)
 	}
 	llmproxy.SetCustomHeaders(req, p.headers)
@@ -66,7 +71,7 @@ func (p *Provider) call(ctx context.Context, method, path string, body []byte) (
 	}
 	if p.flavor.normalize != nil {
 		if b, err = p.flavor.normalize(b); err != nil {
-			return nil, p.invalidAnswer(err)
+			return nil, p.normalizeFailure(err)
 		}
 	}
 	return b, nil
@@ -86,6 +91,18 @@ func (p *Provider) decodeAnswer(body []byte, v any) error {
 		return p.invalidAnswer(err)
 	}
 	return nil
+}
+
+// normalizeFailure is the error of a flavor's normalize: an
+// *llmproxy.Error as it is (named after the provider), anything else an
+// invalid answer.
+func (p *Provider) normalizeFailure(err error) *llmproxy.Error {
+	if e, ok := errors.AsType[*llmproxy.Error](err); ok {
+		cp := *e
+		cp.Provider = p.name
+		return &cp
+	}
+	return p.invalidAnswer(err)
 }
 
 // invalidAnswer is the error of a 2xx answer the adapter cannot use. It is

@@ -1,5 +1,6 @@
 // Package openai provides the adapter for every upstream that speaks the
-// OpenAI wire format. Importing the package registers five provider types:
+// OpenAI wire format. Importing the package registers these provider
+// types:
 //
 //	import _ "github.com/llmproxy/llmproxy/providers/openai"
 //
@@ -11,6 +12,14 @@
 //	grok        https://api.x.ai/v1 (xAI)
 //	openrouter  https://openrouter.ai/api/v1
 //	blackbox    https://api.blackbox.ai (chat only, no /v1)
+//	azure       Azure OpenAI: base_url is the resource's endpoint, and
+//	            api_version, deployments and azure_auth say how to reach
+//	            it (see azure.go)
+//	mistral, groq, deepseek, together, fireworks
+//	            presets with their vendor's base URL and key variable
+//	ollama      http://localhost:11434/v1, no key
+//	vllm, lmstudio
+//	            local servers: base_url required, no key
 //
 // Each type is a flavor of the same adapter with its upstream's default base
 // URL and quirks: where its chat endpoint lives, which other endpoints it
@@ -49,6 +58,10 @@ func init() {
 		llmproxy.RegisterProviderType(f.name, func(cfg llmproxy.ProviderConfig) (llmproxy.Provider, error) {
 			return New(cfg, f.name)
 		})
+		if len(f.keyEnv) > 0 || f.needsBaseURL {
+			llmproxy.RegisterProviderTypeDefaults(f.name, llmproxy.ProviderTypeDefaults{
+				APIKeyEnv: f.keyEnv, RequiresBaseURL: f.needsBaseURL})
+		}
 	}
 }
 
@@ -63,16 +76,26 @@ type Provider struct {
 	key     string
 	headers map[string]string
 	client  *http.Client
+
+	// streamUsage reports whether streamed requests ask for
+	// stream_options.include_usage (the flavor's setting; for Azure, the
+	// API version's).
+	streamUsage bool
+	// azure routes the requests of an Azure OpenAI provider; nil for
+	// the other flavors.
+	azure *azureRoutes
 }
 
 // New returns a provider for the upstream described by cfg, speaking the
-// given flavor ("openai", "perplexity", "grok", "openrouter" or
-// "blackbox"). cfg.BaseURL overrides the flavor's default base URL. The
-// returned value is a *Provider for the chat-only flavors and a type that
-// also implements the flavor's optional interfaces (llmproxy.Completer,
-// llmproxy.Embedder, llmproxy.ModelLister, llmproxy.HealthChecker) for the
-// others; every one implements llmproxy.Closer. Requests carry the key as
-// "Authorization: Bearer" (none when cfg.APIKey is empty) and
+// given flavor (a provider type this package registers: "openai",
+// "perplexity", "azure", "mistral", …). cfg.BaseURL overrides the flavor's
+// default base URL; the flavors without one (azure, vllm, lmstudio)
+// require it. The returned value is a *Provider for the chat-only flavors
+// and a type that also implements the flavor's optional interfaces
+// (llmproxy.Completer, llmproxy.Embedder, llmproxy.ModelLister,
+// llmproxy.HealthChecker) for the others; every one implements
+// llmproxy.Closer. Requests carry the key as "Authorization: Bearer" (none
+// when cfg.APIKey is empty; Azure's "api-key" header by default) and
 // cfg.CustomHeaders, which may override the adapter's own headers; no
 // header of a client's request is ever forwarded. The provider sends its
 // requests with a client built by llmproxy.NewHTTPClient, which follows
@@ -82,6 +105,9 @@ func New(cfg llmproxy.ProviderConfig, flavor string) (llmproxy.Provider, error) 
 	f, ok := flavorByName(flavor)
 	if !ok {
 		return nil, fmt.Errorf("openai: unknown flavor %q (known: %s)", flavor, strings.Join(flavorNames(), ", "))
+	}
+	if f.needsBaseURL && cfg.BaseURL == "" {
+		return nil, fmt.Errorf("openai: type %s needs a base_url", f.name)
 	}
 	base, err := llmproxy.ResolveBaseURL(cfg, f.baseURL)
 	if err != nil {
@@ -98,14 +124,27 @@ func New(cfg llmproxy.ProviderConfig, flavor string) (llmproxy.Provider, error) 
 		key:     cfg.APIKey.Reveal(),
 		headers: cfg.CustomHeaders,
 		client:  llmproxy.NewHTTPClient(cfg),
+
+		streamUsage: f.streamUsage,
 	}
+	if f == azureFlavor {
+		p.azure = newAzureRoutes(cfg)
+		p.streamUsage = p.azure.streamUsage()
+	}
+	cat := catalogProvider{p}
 	switch f.caps {
 	case capsAll:
-		return embeddingProvider{listingProvider{p}}, nil
+		return embeddingProvider{listingProvider{cat}}, nil
 	case capsNoEmbeddings:
-		return listingProvider{p}, nil
+		return listingProvider{cat}, nil
+	case capCatalog | capEmbeddings:
+		return embedOnlyProvider{cat}, nil
+	case capCatalog:
+		return cat, nil
+	case capsChatOnly:
+		return p, nil
 	}
-	return p, nil
+	return nil, fmt.Errorf("openai: flavor %s has no provider type for its capabilities", f.name)
 }
 
 // Name returns the provider's configured name.
@@ -125,38 +164,54 @@ func (p *Provider) Close() error {
 	return nil
 }
 
-// listingProvider is a Provider whose upstream also answers legacy
-// completions, lists its models and has a free health check (grok).
-type listingProvider struct{ *Provider }
+// catalogProvider is a Provider whose upstream also lists its models and
+// has a free health check (groq, deepseek).
+type catalogProvider struct{ *Provider }
 
 var (
-	_ llmproxy.Completer     = listingProvider{}
-	_ llmproxy.ModelLister   = listingProvider{}
-	_ llmproxy.HealthChecker = listingProvider{}
-	_ llmproxy.Closer        = listingProvider{}
+	_ llmproxy.ModelLister   = catalogProvider{}
+	_ llmproxy.HealthChecker = catalogProvider{}
+	_ llmproxy.Closer        = catalogProvider{}
 )
+
+// ListModels returns the upstream's models (see Provider.listModels).
+func (p catalogProvider) ListModels(ctx context.Context) ([]llmproxy.Model, error) {
+	return p.listModels(ctx)
+}
+
+// HealthCheck asks the upstream an authenticated question that costs no
+// tokens (see Provider.healthCheck).
+func (p catalogProvider) HealthCheck(ctx context.Context) error { return p.healthCheck(ctx) }
+
+// listingProvider is a catalogProvider whose upstream also answers legacy
+// completions (grok).
+type listingProvider struct{ catalogProvider }
+
+var _ llmproxy.Completer = listingProvider{}
 
 // Completion answers a legacy text completion (see Provider.completion).
 func (p listingProvider) Completion(ctx context.Context, req *llmproxy.CompletionRequest) (*llmproxy.CompletionResponse, error) {
 	return p.completion(ctx, req)
 }
 
-// ListModels returns the upstream's models (see Provider.listModels).
-func (p listingProvider) ListModels(ctx context.Context) ([]llmproxy.Model, error) {
-	return p.listModels(ctx)
-}
-
-// HealthCheck asks the upstream an authenticated question that costs no
-// tokens (see Provider.healthCheck).
-func (p listingProvider) HealthCheck(ctx context.Context) error { return p.healthCheck(ctx) }
-
 // embeddingProvider is a listingProvider whose upstream also computes
-// embeddings (openai, openrouter).
+// embeddings (openai, openrouter, azure, …).
 type embeddingProvider struct{ listingProvider }
 
 var _ llmproxy.Embedder = embeddingProvider{}
 
 // Embeddings computes embeddings (see Provider.embeddings).
 func (p embeddingProvider) Embeddings(ctx context.Context, req *llmproxy.EmbeddingRequest) (*llmproxy.EmbeddingResponse, error) {
+	return p.embeddings(ctx, req)
+}
+
+// embedOnlyProvider is a catalogProvider whose upstream computes
+// embeddings but has no legacy completions (mistral).
+type embedOnlyProvider struct{ catalogProvider }
+
+var _ llmproxy.Embedder = embedOnlyProvider{}
+
+// Embeddings computes embeddings (see Provider.embeddings).
+func (p embedOnlyProvider) Embeddings(ctx context.Context, req *llmproxy.EmbeddingRequest) (*llmproxy.EmbeddingResponse, error) {
 	return p.embeddings(ctx, req)
 }

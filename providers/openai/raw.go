@@ -47,7 +47,11 @@ func (p *Provider) ChatCompletionRaw(ctx context.Context, req *llmproxy.RawChatR
 			return nil, p.encodeFailure(err)
 		}
 	}
-	b, err := p.call(ctx, http.MethodPost, p.flavor.chatPath, body)
+	path, body, err := p.target(epChat, req.Model, body)
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.call(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -82,10 +86,14 @@ func (p *Provider) ChatCompletionStreamRaw(ctx context.Context, req *llmproxy.Ra
 		resp, err = p.openChatStream(ctx, dreq)
 	} else {
 		var body []byte
-		if body, err = streamingBody(req.Body, req.Stream, p.flavor.streamUsage && !req.IncludeUsage); err != nil {
+		if body, err = streamingBody(req.Body, req.Stream, p.streamUsage && !req.IncludeUsage); err != nil {
 			return nil, p.encodeFailure(err)
 		}
-		resp, err = p.openStream(ctx, p.flavor.chatPath, body)
+		var path string
+		if path, body, err = p.target(epChat, req.Model, body); err != nil {
+			return nil, err
+		}
+		resp, err = p.openStream(ctx, path, body)
 	}
 	if err != nil {
 		return nil, err

@@ -37,19 +37,23 @@ func (p *Provider) openChatStream(ctx context.Context, req *llmproxy.ChatRequest
 		send = p.flavor.fixChat(send)
 	}
 	cp := *send
-	cp.Stream, cp.StreamOptions = true, withUsage(send.StreamOptions, p.flavor.streamUsage)
+	cp.Stream, cp.StreamOptions = true, withUsage(send.StreamOptions, p.streamUsage)
 	body, err := p.encode(&cp)
 	if err != nil {
 		return nil, err
 	}
-	return p.openStream(ctx, p.flavor.chatPath, body)
+	path, body, err := p.target(epChat, req.Model, body)
+	if err != nil {
+		return nil, err
+	}
+	return p.openStream(ctx, path, body)
 }
 
 // CompletionStream opens a streamed legacy text completion (see
 // ChatCompletionStream): a request parsed from a client goes out as its
 // bytes, with the stream members set where missing.
 func (p listingProvider) CompletionStream(ctx context.Context, req *llmproxy.CompletionRequest) (llmproxy.ChunkReader[*llmproxy.CompletionResponse], error) {
-	wantUsage := p.flavor.streamUsage && (req.StreamOptions == nil || !req.StreamOptions.IncludeUsage)
+	wantUsage := p.streamUsage && (req.StreamOptions == nil || !req.StreamOptions.IncludeUsage)
 	var body []byte
 	var err error
 	if raw := req.Raw(); raw != nil {
@@ -63,7 +67,11 @@ func (p listingProvider) CompletionStream(ctx context.Context, req *llmproxy.Com
 			return nil, err
 		}
 	}
-	resp, err := p.openStream(ctx, "/completions", body)
+	path, body, err := p.target(epCompletions, req.Model, body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.openStream(ctx, path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +194,7 @@ func (r *streamReader[T]) Next() (T, error) {
 		}
 		if r.p.flavor.normalize != nil {
 			if data, err = r.p.flavor.normalize(data); err != nil {
-				return zero, r.p.invalidAnswer(err)
+				return zero, r.p.normalizeFailure(err)
 			}
 		}
 		c, fin, err := r.decode(data)
