@@ -70,6 +70,7 @@ var builtinImports = map[string]string{
 	"mock":       "github.com/llmproxy/llmproxy/providers/mock",
 	"anthropic":  "github.com/llmproxy/llmproxy/providers/anthropic",
 	"cohere":     "github.com/llmproxy/llmproxy/providers/cohere",
+	"bedrock":    "github.com/llmproxy/llmproxy/providers/bedrock",
 }
 
 // allProvidersImport is the package that links every built-in type.
