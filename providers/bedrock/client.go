@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,6 +32,12 @@ const (
 // aws_secret_access_key_env is unset, or when cfg.BaseURL is not an
 // absolute http(s) URL.
 func New(cfg llmproxy.ProviderConfig) (*Provider, error) {
+	return newProvider(cfg, llmproxy.NewHTTPClient(cfg), nil)
+}
+
+// newProvider is New with the HTTP client to send requests with and, when
+// creds is not nil, the credentials to sign them with (the tests' seam).
+func newProvider(cfg llmproxy.ProviderConfig, httpClient *http.Client, creds aws.CredentialsProvider) (*Provider, error) {
 	name := cfg.Name
 	if name == "" {
 		name = "bedrock"
@@ -50,11 +57,14 @@ func New(cfg llmproxy.ProviderConfig) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpClient := llmproxy.NewHTTPClient(cfg)
-	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(httpClient),
-		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+	if creds != nil {
+		static = creds
 	}
+	// The HTTP client and the retry policy are the Bedrock client's only:
+	// the loader would refuse a plain *http.Client when AWS_CA_BUNDLE is
+	// set, and the credential providers (STS, SSO, IMDS) keep the SDK's
+	// own client and retries.
+	var opts []func(*config.LoadOptions) error
 	if cfg.AWSRegion != "" {
 		opts = append(opts, config.WithRegion(cfg.AWSRegion))
 	}
