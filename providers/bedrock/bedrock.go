@@ -166,8 +166,9 @@ type Provider struct {
 	maxTokens  int
 	inputType  string
 	// secrets are the credentials the provider holds, redacted from any
-	// upstream message kept in an error.
-	secrets []string
+	// upstream message kept in an error. A pointer, so that printing the
+	// provider shows an address, never them.
+	secrets *[]string
 }
 
 var (

@@ -115,7 +115,7 @@ func newProvider(cfg llmproxy.ProviderConfig, httpClient *http.Client, creds aws
 		httpClient: httpClient,
 		maxTokens:  cfg.DefaultMaxTokens,
 		inputType:  inputType,
-		secrets:    secrets,
+		secrets:    &secrets,
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -130,9 +131,15 @@ func (p *Provider) sdkError(ctx context.Context, err error) *llmproxy.Error {
 	return e
 }
 
-// redact removes the provider's credentials from a message.
+// accessKeyID matches AWS access key ids (long-term AKIA, temporary ASIA),
+// which AWS may echo in the messages of signature errors.
+var accessKeyID = regexp.MustCompile(`\b(AKIA|ASIA)[A-Z0-9]{16}\b`)
+
+// redact removes the provider's credentials, and anything that looks like
+// an AWS access key id, from a message.
 func (p *Provider) redact(s string) string {
-	for _, secret := range p.secrets {
+	s = accessKeyID.ReplaceAllString(s, "[redacted]")
+	for _, secret := range *p.secrets {
 		if secret != "" {
 			s = strings.ReplaceAll(s, secret, "[redacted]")
 		}

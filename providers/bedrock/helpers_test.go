@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // Static test credentials; no error may contain them.
 const (
-	testKeyID  = "AKIDBEDROCKTEST0001"
+	testKeyID  = "AKIAIOSFODNN7BEDROCK"
 	testSecret = "bedrock/TEST+SECRET/wJalrXUtnFEMI9f8e7d6c"
 	testRegion = "us-west-2"
 	testModel  = "anthropic.claude-3-5-sonnet-20240620-v1:0"
@@ -159,7 +159,7 @@ func checkSigV4(r *http.Request) string {
 	}
 	if !strings.Contains(auth, "/"+testRegion+"/bedrock/aws4_request") || !strings.Contains(auth, "SignedHeaders=") ||
 		!strings.Contains(auth, "Signature=") || r.Header.Get("X-Amz-Date") == "" {
-		return "The request signature we calculated does not match the signature you provided."
+		return "The request signature we calculated does not match the signature you provided. Authorization=" + auth
 	}
 	return ""
 }
@@ -297,7 +297,7 @@ func newTestProvider(t *testing.T, baseURL string, mods ...func(*llmproxy.Provid
 	}
 	p, err := newProvider(cfg, llmproxy.NewHTTPClient(cfg), credentials.NewStaticCredentialsProvider(testKeyID, testSecret, ""))
 	require.NoError(t, err)
-	p.secrets = append(p.secrets, testKeyID, testSecret)
+	*p.secrets = append(*p.secrets, testSecret)
 	t.Cleanup(func() { _ = p.Close() })
 	return p
 }
