@@ -46,13 +46,19 @@ var codeKinds = map[string]llmproxy.ErrorKind{
 	"ModelTimeoutException":               llmproxy.KindTimeout,
 }
 
-// codeStatus is the HTTP status of the codes above whose kind does not
-// say it, for the errors of a stream (exception events have no status).
+// codeStatus is the status a client is answered with for the codes whose
+// HTTP status would contradict their kind (Bedrock answers
+// ServiceQuotaExceededException with 400, ModelNotReadyException with 429,
+// ModelErrorException with 424 and ModelTimeoutException with 408), and
+// for the errors of a stream, whose exception events have no status.
 var codeStatus = map[string]int{
 	"ThrottlingException":           http.StatusTooManyRequests,
 	"ServiceQuotaExceededException": http.StatusTooManyRequests,
 	"TooManyRequestsException":      http.StatusTooManyRequests,
 	"ValidationException":           http.StatusBadRequest,
+	"ModelNotReadyException":        http.StatusServiceUnavailable,
+	"ModelErrorException":           http.StatusBadGateway,
+	"ModelStreamErrorException":     http.StatusBadGateway,
 	"ModelTimeoutException":         http.StatusGatewayTimeout,
 }
 
@@ -102,10 +108,10 @@ func (p *Provider) sdkError(ctx context.Context, err error) *llmproxy.Error {
 		e.Kind = llmproxy.KindUnavailable
 	}
 	switch {
-	case status != 0:
-		e.Status = status
 	case codeStatus[code] != 0:
 		e.Status = codeStatus[code]
+	case status != 0:
+		e.Status = status
 	}
 	if e.Kind == llmproxy.KindRateLimited || e.Kind == llmproxy.KindUnavailable {
 		if header != nil {

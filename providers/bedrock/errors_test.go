@@ -22,21 +22,22 @@ var errorCases = []struct {
 	status int
 	code   string
 	kind   llmproxy.ErrorKind
+	client int // the status the client is answered with
 }{
-	{429, "ThrottlingException", llmproxy.KindRateLimited},
-	{400, "ServiceQuotaExceededException", llmproxy.KindRateLimited},
-	{400, "ValidationException", llmproxy.KindInvalidRequest},
-	{403, "AccessDeniedException", llmproxy.KindAuth},
-	{403, "UnrecognizedClientException", llmproxy.KindAuth},
-	{403, "ExpiredTokenException", llmproxy.KindAuth},
-	{404, "ResourceNotFoundException", llmproxy.KindNotFound},
-	{429, "ModelNotReadyException", llmproxy.KindUnavailable},
-	{424, "ModelErrorException", llmproxy.KindUnavailable},
-	{500, "InternalServerException", llmproxy.KindUnavailable},
-	{503, "ServiceUnavailableException", llmproxy.KindUnavailable},
-	{408, "ModelTimeoutException", llmproxy.KindTimeout},
-	{418, "BrandNewException", llmproxy.KindInvalidRequest},
-	{502, "BrandNewServerException", llmproxy.KindUnavailable},
+	{429, "ThrottlingException", llmproxy.KindRateLimited, 429},
+	{400, "ServiceQuotaExceededException", llmproxy.KindRateLimited, 429},
+	{400, "ValidationException", llmproxy.KindInvalidRequest, 400},
+	{403, "AccessDeniedException", llmproxy.KindAuth, 502},
+	{403, "UnrecognizedClientException", llmproxy.KindAuth, 502},
+	{403, "ExpiredTokenException", llmproxy.KindAuth, 502},
+	{404, "ResourceNotFoundException", llmproxy.KindNotFound, 404},
+	{429, "ModelNotReadyException", llmproxy.KindUnavailable, 503},
+	{424, "ModelErrorException", llmproxy.KindUnavailable, 502},
+	{500, "InternalServerException", llmproxy.KindUnavailable, 500},
+	{503, "ServiceUnavailableException", llmproxy.KindUnavailable, 503},
+	{408, "ModelTimeoutException", llmproxy.KindTimeout, 504},
+	{418, "BrandNewException", llmproxy.KindInvalidRequest, 418},
+	{502, "BrandNewServerException", llmproxy.KindUnavailable, 502},
 }
 
 func TestErrorKinds(t *testing.T) {
@@ -49,7 +50,7 @@ func TestErrorKinds(t *testing.T) {
 			_, err := p.ChatCompletion(context.Background(), chatRequest(t, `{"model":"m","messages":[{"role":"user","content":"Hi"}]}`))
 			e := asError(t, err)
 			assert.Equal(t, c.kind, e.Kind)
-			assert.Equal(t, c.status, e.Status)
+			assert.Equal(t, c.client, e.HTTPStatus())
 			assert.Equal(t, c.code, e.Code)
 			assert.Equal(t, msg, e.Message)
 			assert.Equal(t, "bedrock", e.Provider)
