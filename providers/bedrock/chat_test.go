@@ -136,14 +136,14 @@ func TestTranslateChatRefuses(t *testing.T) {
 	for body, param := range map[string]string{
 		`{"model":"m","n":2,"messages":[{"role":"user","content":"a"}]}`:                                                                        "n",
 		`{"model":"m","logprobs":true,"messages":[{"role":"user","content":"a"}]}`:                                                              "logprobs",
-		`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/cat.png"}}]}]}`:                  "messages[0].content[0].image_url.url",
-		`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/tiff;base64,AAAA"}}]}]}`:        "messages[0].content[0].image_url.url",
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/cat.png"}}]}]}`:                   "messages[0].content[0].image_url.url",
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/tiff;base64,AAAA"}}]}]}`:         "messages[0].content[0].image_url.url",
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}`:                                        "messages[0].content[0]",
 		`{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`: "messages[0].tool_calls[0].function.arguments",
 		`{"model":"m","messages":[{"role":"tool","content":"x"}]}`:                                                                              "messages[0].tool_call_id",
 		`{"model":"m","messages":[{"role":"narrator","content":"x"}]}`:                                                                          "messages[0].role",
 		`{"model":"m","messages":[{"role":"user","content":"a"}],"tools":[{"type":"web_search"}]}`:                                              "tools[0].type",
-		`{"model":"m","messages":[{"role":"user","content":"a"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"maybe"}`:   "tool_choice",
+		`{"model":"m","messages":[{"role":"user","content":"a"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"maybe"}`:  "tool_choice",
 		`{"model":"m","messages":[{"role":"user","content":"a"}],"response_format":{"type":"json_schema","json_schema":{"name":"x"}}}`:          "response_format.json_schema.schema",
 		`{"model":"m","messages":[{"role":"user","content":"a"}],"additional_model_request_fields":[1]}`:                                        "additional_model_request_fields",
 	} {

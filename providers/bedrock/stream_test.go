@@ -130,9 +130,9 @@ func TestStreamFailures(t *testing.T) {
 		"validation": {[][]byte{exception(t, "validationException", "Input is too long for requested model.")},
 			llmproxy.KindInvalidRequest, "ValidationException", ""},
 		"cut on a frame boundary": {text[:4], llmproxy.KindUnavailable, "", "Hello from Bedrock"},
-		"cut inside a frame": {[][]byte{whole[:len(frames(text[:3]...))+7]}, llmproxy.KindUnavailable, "", "Hello from"},
-		"no messageStart":    {text[1:3], llmproxy.KindUnavailable, "", ""},
-		"empty body":         {[][]byte{}, llmproxy.KindUnavailable, "", ""},
+		"cut inside a frame":      {[][]byte{whole[:len(frames(text[:3]...))+7]}, llmproxy.KindUnavailable, "", "Hello from"},
+		"no messageStart":         {text[1:3], llmproxy.KindUnavailable, "", ""},
+		"empty body":              {[][]byte{}, llmproxy.KindUnavailable, "", ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r, _, err := openStream(t, c.frames...)
