@@ -6,7 +6,10 @@ import (
 	"io"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 
 	"github.com/llmproxy/llmproxy"
 )
@@ -24,7 +27,7 @@ func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatR
 	if terr != nil {
 		return nil, p.withProvider(terr)
 	}
-	out, err := p.client.ConverseStream(ctx, cr.converseStreamInput())
+	out, err := p.client.ConverseStream(ctx, cr.converseStreamInput(), ownCodec)
 	if err != nil {
 		return nil, p.sdkError(ctx, err)
 	}
@@ -36,6 +39,15 @@ func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatR
 		closef: es.Close,
 		t:      newStreamTranslator(p, req.Model, requestID(out.ResultMetadata)),
 	}, nil
+}
+
+// ownCodec gives one ConverseStream call a protocol of its own. The SDK's
+// restJson1 protocol holds one event-stream decoder and payload buffer per
+// client, which the reader goroutines of concurrent streams would share:
+// a data race (smithy-go v1.28.9) that can mix one stream's payload into
+// another's. A fresh protocol per stream costs an allocation.
+func ownCodec(o *bedrockruntime.Options) {
+	o.Protocol = restjson1.New(schemas.AmazonBedrockFrontendService)
 }
 
 // chatStream reads the SDK's decoded events and hands out OpenAI chunks.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -198,4 +199,46 @@ func TestStreamCancel(t *testing.T) {
 	require.True(t, errors.As(err, &e), "%v", err)
 	assert.Equal(t, llmproxy.KindCanceled, e.Kind)
 	require.NoError(t, r.Close())
+}
+
+// TestConcurrentStreams reads several streams of one provider at once:
+// each must get its own events (the SDK's shared event-stream decoder
+// would mix them, and -race flags it).
+func TestConcurrentStreams(t *testing.T) {
+	up := newFakeBedrock(t)
+	up.on("converse-stream", reply{frames: streamTextFrames(t)})
+	p := newTestProvider(t, up.URL)
+	const n = 8
+	var wg sync.WaitGroup
+	texts := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			r, err := p.ChatCompletionStream(context.Background(), chatRequest(t, `{"model":"m","messages":[{"role":"user","content":"Hi"}]}`))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer r.Close()
+			for {
+				c, err := r.Next()
+				if err != nil {
+					if err != io.EOF {
+						errs[i] = err
+					}
+					return
+				}
+				for _, ch := range c.Choices {
+					if ch.Delta.Content != nil {
+						texts[i] += *ch.Delta.Content
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		assert.Equal(t, "Hello from Bedrock", texts[i])
+	}
 }
