@@ -10,6 +10,7 @@ import (
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/llmproxy/llmproxy"
@@ -118,7 +119,11 @@ func (p *Provider) sdkError(ctx context.Context, err error) *llmproxy.Error {
 			e.RetryAfter = llmproxy.ParseRetryAfter(header, time.Now())
 		}
 	}
-	msg := p.redact(apiErr.ErrorMessage())
+	msg := apiErr.ErrorMessage()
+	if mse, ok := errors.AsType[*types.ModelStreamErrorException](err); ok && mse.OriginalMessage != nil && *mse.OriginalMessage != "" {
+		msg += " (the model said: " + *mse.OriginalMessage + ")"
+	}
+	msg = p.redact(msg)
 	if len(msg) > maxMessageBytes {
 		msg = msg[:maxMessageBytes]
 	}

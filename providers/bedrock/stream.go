@@ -126,10 +126,9 @@ type streamTranslator struct {
 	model   string
 	created int64
 
-	started  bool // messageStart was seen
-	stopped  bool // messageStop was seen (and the finish chunk sent)
-	metadata bool // the metadata event was seen
-	done     bool // the last chunk was queued: read no further
+	started bool // messageStart was seen
+	stopped bool // messageStop was seen (and the finish chunk sent)
+	done    bool // the last chunk was queued: read no further
 
 	tools map[int32]int // the OpenAI tool index of each toolUse block, by Converse index
 	usage *types.TokenUsage
@@ -172,16 +171,16 @@ func (t *streamTranslator) event(ev types.ConverseStreamOutput, out []*llmproxy.
 		t.stopped = true
 		fr := finishReason(v.Value.StopReason)
 		out = append(out, t.chunk(llmproxy.Delta{}, &fr))
-		if t.metadata {
+		if t.usage != nil {
 			out = t.finish(out)
 		}
 	case *types.ConverseStreamOutputMemberMetadata:
-		if t.metadata {
-			return out, t.fail("the upstream sent a second metadata event")
+		// A metadata event without usage (metrics only) keeps the usage
+		// an earlier one gave.
+		if v.Value.Usage != nil {
+			t.usage = v.Value.Usage
 		}
-		t.metadata = true
-		t.usage = v.Value.Usage
-		if t.stopped {
+		if t.stopped && t.usage != nil {
 			out = t.finish(out)
 		}
 	}
@@ -245,8 +244,8 @@ func (t *streamTranslator) finish(out []*llmproxy.ChatChunk) []*llmproxy.ChatChu
 }
 
 // end handles the end of the event stream: after messageStop it ends the
-// stream cleanly (with the usage chunk if metadata came); before it, the
-// stream was cut.
+// stream cleanly (with the usage chunk if a metadata event gave usage);
+// before it, the stream was cut.
 func (t *streamTranslator) end(out []*llmproxy.ChatChunk) ([]*llmproxy.ChatChunk, error) {
 	if !t.stopped {
 		return out, t.fail("the upstream stream ended before messageStop")

@@ -122,7 +122,9 @@ func TestStreamFailures(t *testing.T) {
 	}{
 		"throttled at start": {[][]byte{exception(t, "throttlingException", "Too many tokens, please wait before trying again.")},
 			llmproxy.KindRateLimited, "ThrottlingException", ""},
-		"model stream error midway": {append(text[:3:3], exception(t, "modelStreamErrorException", "The model stream failed.")),
+		"model stream error midway": {append(text[:3:3], frame(t, map[string]string{":exception-type": "modelStreamErrorException",
+			":content-type": "application/json", ":message-type": "exception"},
+			`{"message":"Model stream failed.","originalStatusCode":500,"originalMessage":"overloaded"}`)),
 			llmproxy.KindUnavailable, "ModelStreamErrorException", "Hello from"},
 		"internal server error": {append(text[:1:1], exception(t, "internalServerException", "Internal error")),
 			llmproxy.KindUnavailable, "InternalServerException", ""},
@@ -156,6 +158,9 @@ func TestStreamFailures(t *testing.T) {
 				}
 			}
 			assert.Equal(t, c.content, content)
+			if c.code == "ModelStreamErrorException" {
+				assert.Equal(t, "Model stream failed. (the model said: overloaded)", e.Message)
+			}
 			assertNoSecret(t, e)
 		})
 	}
@@ -240,5 +245,29 @@ func TestConcurrentStreams(t *testing.T) {
 	for i := range n {
 		require.NoError(t, errs[i])
 		assert.Equal(t, "Hello from Bedrock", texts[i])
+	}
+}
+
+// TestStreamMetadataOrder takes usage from whichever metadata event has it,
+// before or after messageStop, and ignores metrics-only ones.
+func TestStreamMetadataOrder(t *testing.T) {
+	text := streamTextFrames(t)
+	metrics := event(t, "metadata", `{"metrics":{"latencyMs":5},"p":"ab"}`)
+	for name, fr := range map[string][][]byte{
+		"usage before stop":         {text[0], text[1], text[6], text[5]},
+		"metrics only, then usage":  {text[0], text[1], metrics, text[5], text[6]},
+		"usage, then metrics only":  {text[0], text[1], text[6], metrics, text[5]},
+		"stop, metrics, then usage": {text[0], text[1], text[5], metrics, text[6]},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, _, err := openStream(t, fr...)
+			require.NoError(t, err)
+			chunks, err := readAll(t, r)
+			require.ErrorIs(t, err, io.EOF)
+			last := chunks[len(chunks)-1]
+			assert.Empty(t, last.Choices)
+			assert.Equal(t, &llmproxy.Usage{PromptTokens: 25, CompletionTokens: 9, TotalTokens: 34}, last.Usage)
+			assert.Equal(t, "stop", *chunks[len(chunks)-2].Choices[0].FinishReason)
+		})
 	}
 }
