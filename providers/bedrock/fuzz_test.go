@@ -80,8 +80,8 @@ func cannedProvider(f *testing.F) (*Provider, *cannedTransport) {
 // requestSeeds are client chat bodies: the fixtures of the tests and odd
 // shapes.
 var requestSeeds = map[string]string{
-	"tools":    toolClient,
-	"minimal":  `{"model":"m","messages":[{"role":"user","content":"Hi"}]}`,
+	"tools":   toolClient,
+	"minimal": `{"model":"m","messages":[{"role":"user","content":"Hi"}]}`,
 	"assistant_first_empty_parts": `{"model":"m","messages":[{"role":"assistant","content":[]},{"role":"tool","tool_call_id":"x","content":[]},` +
 		`{"role":"user","content":[{"type":"text","text":""}]}],"tool_choice":"none","tools":[{"type":"function","function":{"name":"f","parameters":null}}]}`,
 	"schema": `{"model":"m","messages":[{"role":"user","content":"a"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":{"n":{"type":"number","maximum":1e400}}}}},` +
