@@ -8,12 +8,12 @@ import (
 // bedrockType is the provider type whose settings validateBedrock checks.
 const bedrockType = "bedrock"
 
-// validateBedrock checks the Bedrock settings of the i-th provider: they
-// belong to type bedrock only; a bedrock provider needs a region (its own
-// aws_region, else AWS_REGION or AWS_DEFAULT_REGION in the environment);
-// the credential variables must be valid names, the key id and the secret
-// come together, a session token only with them, and not with api_key_env
-// (a Bedrock API key).
+// validateBedrock checks the Bedrock settings of the i-th provider: a
+// bedrock provider needs a region (its own aws_region, else AWS_REGION or
+// AWS_DEFAULT_REGION in the environment); the credential variables must be
+// valid names, the key id and the secret come together, a session token
+// only with them, and not with api_key_env (a Bedrock API key). Other types
+// ignore these settings (a type registered by a program may reuse them).
 func validateBedrock(p *ProviderConfig, i int) []error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -24,18 +24,7 @@ func validateBedrock(p *ProviderConfig, i int) []error {
 		{"aws_secret_access_key_env", p.AWSSecretAccessKeyEnv},
 		{"aws_session_token_env", p.AWSSessionTokenEnv},
 	}
-	if p.Type != bedrockType {
-		if p.AWSRegion != "" {
-			bad("aws_region", "is a setting of type bedrock only")
-		}
-		for _, e := range envs {
-			if e.v != "" {
-				bad(e.name, "is a setting of type bedrock only")
-			}
-		}
-		return errs
-	}
-	if p.AWSRegion == "" && os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
+	if p.Type == bedrockType && p.AWSRegion == "" && os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		bad("aws_region", "is required for type bedrock (or set AWS_REGION in the environment)")
 	}
 	for _, e := range envs {

@@ -34,11 +34,11 @@ func TestValidateBedrock(t *testing.T) {
 	assert.Contains(t, problems(ProviderConfig{AWSSessionTokenEnv: "C"}), "providers[0].aws_session_token_env")
 	assert.Contains(t, problems(ProviderConfig{AWSAccessKeyIDEnv: "A B", AWSSecretAccessKeyEnv: "B"}), "providers[0].aws_access_key_id_env")
 	assert.Contains(t, problems(ProviderConfig{APIKeyEnv: EnvNames{"K"}, AWSAccessKeyIDEnv: "A", AWSSecretAccessKeyEnv: "B"}), "providers[0].api_key_env")
-	assert.Contains(t, problems(ProviderConfig{Type: "openai", AWSRegion: "us-east-1"}), "providers[0].aws_region")
-	assert.Empty(t, problems(ProviderConfig{Type: "openai"}))
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	assert.Empty(t, problems(ProviderConfig{Type: "openai"}), "other types need no region")
 
 	// Through Validate, with the field's path.
 	c := Config{Providers: []ProviderConfig{{Name: "x", Type: "mock", AWSAccessKeyIDEnv: "A"}}}
 	err := c.Validate()
-	assert.ErrorContains(t, err, "providers[0].aws_access_key_id_env: is a setting of type bedrock only")
+	assert.ErrorContains(t, err, "providers[0].aws_secret_access_key_env: aws_access_key_id_env and aws_secret_access_key_env must be set together")
 }

@@ -2,7 +2,6 @@ package bedrock
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
 
@@ -106,16 +105,11 @@ func (s *chatStream) step() error {
 }
 
 // Close ends the upstream request and releases its connection. It may be
-// called more than once.
+// called more than once. It returns nil: a failure of the stream is
+// reported by Next.
 func (s *chatStream) Close() error {
-	err := s.closef()
-	if err != nil && s.err != nil && s.err != io.EOF {
-		return nil // already reported by Next
-	}
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	_ = s.closef()
+	return nil
 }
 
 // streamTranslator is the state machine that turns one answer's events into
