@@ -227,6 +227,38 @@ func TestNativeBedrock(t *testing.T) {
 		assert.Equal(t, "Partial", res.content)
 	})
 
+	t.Run("stream throttled before content is retried", func(t *testing.T) {
+		var mu sync.Mutex
+		calls := 0
+		up := newBrFake(t, func(w http.ResponseWriter, s brSeen) {
+			mu.Lock()
+			calls++
+			n := calls
+			mu.Unlock()
+			if n == 1 {
+				// A 200 whose first events are the role and a throttling
+				// exception: nothing reached the client yet.
+				brEvents(w, [2]string{"messageStart", `{"role":"assistant"}`})
+				var msg eventstream.Message
+				msg.Headers.Set(":exception-type", eventstream.StringValue("throttlingException"))
+				msg.Headers.Set(":content-type", eventstream.StringValue("application/json"))
+				msg.Headers.Set(":message-type", eventstream.StringValue("exception"))
+				msg.Payload = []byte(`{"message":"Too many tokens, please wait before trying again."}`)
+				_ = eventstream.NewEncoder().Encode(w, msg)
+				return
+			}
+			brEvents(w,
+				[2]string{"messageStart", `{"role":"assistant"}`},
+				[2]string{"contentBlockDelta", `{"contentBlockIndex":0,"delta":{"text":"Second try"}}`},
+				[2]string{"messageStop", `{"stopReason":"end_turn"}`},
+				[2]string{"metadata", `{"usage":{"inputTokens":3,"outputTokens":2,"totalTokens":5}}`})
+		})
+		ts := natProxy(t, brProvider(t, up.URL, 1))
+		res := natStream(t, newOpenAIClient(ts.Server, clientKey), openai.ChatCompletionNewParams{Model: brModel, Messages: natConversation("x")})
+		res.checkOK(t, "Second try", "bedrock", 2)
+		assert.Len(t, up.requests(), 2, "the router's one retry; none by the SDK")
+	})
+
 	t.Run("tool round trip", func(t *testing.T) {
 		const final = "It is 18°C and sunny in Paris."
 		up := newBrFake(t, func(w http.ResponseWriter, s brSeen) {
