@@ -150,8 +150,8 @@ type ProviderConfig struct {
 	// Type selects the adapter: openai, anthropic, cohere, perplexity,
 	// grok, blackbox, openrouter, azure, the OpenAI-compatible presets
 	// (mistral, groq, deepseek, together, fireworks, ollama, vllm,
-	// lmstudio), mock (providers/all links them all), or a type registered
-	// with RegisterProviderType.
+	// lmstudio), bedrock, mock (providers/all links them all), or a type
+	// registered with RegisterProviderType.
 	Type string `mapstructure:"type"`
 	// BaseURL overrides the type's default base URL (e.g. a vLLM or Ollama
 	// server for type openai).
@@ -228,6 +228,20 @@ type ProviderConfig struct {
 	// the default) or "bearer" (Authorization: Bearer, for a Microsoft
 	// Entra ID token).
 	AzureAuth string `mapstructure:"azure_auth"`
+	// Bedrock (type bedrock only; see docs/bedrock.md).
+	// AWSRegion is the AWS region of the provider (us-east-1, ...); it is
+	// required unless the environment sets AWS_REGION or
+	// AWS_DEFAULT_REGION.
+	AWSRegion string `mapstructure:"aws_region"`
+	// AWSAccessKeyIDEnv and AWSSecretAccessKeyEnv name the environment
+	// variables holding static AWS credentials (both or neither), and
+	// AWSSessionTokenEnv the one holding a session token, if any. Without
+	// them the AWS default credential chain is used (environment, shared
+	// files, SSO, web identity, ECS and EC2 roles). With api_key_env, a
+	// Bedrock API key is sent as a bearer token instead.
+	AWSAccessKeyIDEnv     string `mapstructure:"aws_access_key_id_env"`
+	AWSSecretAccessKeyEnv string `mapstructure:"aws_secret_access_key_env"`
+	AWSSessionTokenEnv    string `mapstructure:"aws_session_token_env"`
 }
 
 // EnvNames names environment variables in order of preference. A config
@@ -548,6 +562,7 @@ func (c *Config) Validate() error {
 				bad(field(d.name), "must be a positive number of seconds, got %v", d.v.Seconds())
 			}
 		}
+		errs = append(errs, validateBedrock(p, i)...)
 		for j, m := range p.Models {
 			if _, err := path.Match(m, ""); err != nil || m == "" {
 				bad(fmt.Sprintf("providers[%d].models[%d]", i, j), "is not a valid model name or glob: %q", m)

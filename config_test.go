@@ -628,7 +628,7 @@ const unlinkedBuiltin = "config-test-unlinked"
 func init() { builtinImports[unlinkedBuiltin] = "example.com/llmproxy-test/unlinked" }
 
 // builtinTypeRE matches the type of each provider in config.yaml.
-var builtinTypeRE = regexp.MustCompile(`(?m)^(\s+type:\s*)(openai|anthropic|cohere|perplexity|grok|openrouter|blackbox|mock)\b`)
+var builtinTypeRE = regexp.MustCompile(`(?m)^(\s+type:\s*)(openai|anthropic|cohere|bedrock|perplexity|grok|openrouter|blackbox|mock)\b`)
 
 // TestRepoConfigLoads loads the repository's config.yaml. The built-in
 // provider types are not linked into this test binary, so the file as it
@@ -685,7 +685,7 @@ func TestRepoConfigLoads(t *testing.T) {
 		names = append(names, p.Name)
 		assert.Equal(t, types[i], p.Name, "each built-in provider is named after its type")
 	}
-	assert.Equal(t, []string{"openai", "anthropic", "cohere", "perplexity", "grok", "openrouter", "blackbox", "mock"}, names)
+	assert.Equal(t, []string{"openai", "anthropic", "cohere", "bedrock", "perplexity", "grok", "openrouter", "blackbox", "mock"}, names)
 
 	openai := byName["openai"]
 	assert.Equal(t, EnvNames{"OPENAI_API_KEY", "PROXY_API_OPENAI_API_KEY"}, openai.APIKeyEnv)
@@ -699,6 +699,8 @@ func TestRepoConfigLoads(t *testing.T) {
 	assert.Equal(t, 4096, byName["anthropic"].DefaultMaxTokens)
 	assert.Equal(t, EnvNames{"COHERE_API_KEY", "CO_API_KEY", "PROXY_API_COHERE_API_KEY"}, byName["cohere"].APIKeyEnv)
 	assert.Equal(t, "search_document", byName["cohere"].EmbeddingInputType)
+	assert.Equal(t, EnvNames{"AWS_BEARER_TOKEN_BEDROCK"}, byName["bedrock"].APIKeyEnv)
+	assert.Equal(t, "us-east-1", byName["bedrock"].AWSRegion)
 	assert.Equal(t, EnvNames{"PERPLEXITY_API_KEY", "PROXY_API_PERPLEXITY_API_KEY"}, byName["perplexity"].APIKeyEnv)
 	assert.False(t, byName["perplexity"].APIKey.IsSet())
 	assert.Equal(t, []string{"sonar", "sonar-pro", "sonar-reasoning-pro"}, byName["perplexity"].Models)
@@ -750,5 +752,5 @@ func TestLoadConfigEnvExample(t *testing.T) {
 			assert.Regexp(t, `(?m)^# `+name+`=$`, string(example), "%s missing from .env.example", name)
 		}
 	}
-	assert.Equal(t, 7, named, "the providers that need a key")
+	assert.Equal(t, 8, named, "the providers that need a key")
 }

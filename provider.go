@@ -70,6 +70,7 @@ var builtinImports = map[string]string{
 	"mock":       "github.com/llmproxy/llmproxy/providers/mock",
 	"anthropic":  "github.com/llmproxy/llmproxy/providers/anthropic",
 	"cohere":     "github.com/llmproxy/llmproxy/providers/cohere",
+	"bedrock":    "github.com/llmproxy/llmproxy/providers/bedrock",
 
 	// Azure OpenAI and the OpenAI-compatible presets.
 	"azure":     "github.com/llmproxy/llmproxy/providers/openai",

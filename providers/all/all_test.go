@@ -39,7 +39,7 @@ func TestShippedConfigTypesRegistered(t *testing.T) {
 		listed = append(listed, strings.TrimSpace(typ))
 	}
 	assert.Subset(t, registered, listed)
-	assert.Subset(t, listed, []string{"openai", "anthropic", "cohere", "perplexity", "grok", "openrouter", "blackbox", "mock"})
+	assert.Subset(t, listed, []string{"openai", "anthropic", "cohere", "bedrock", "perplexity", "grok", "openrouter", "blackbox", "mock"})
 
 	// The proxy builds: every provider's factory is there. Without keys
 	// only the mock is active.
