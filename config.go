@@ -176,7 +176,8 @@ type ProviderConfig struct {
 	// APIKeyEnv; code may set it directly. It is never printed.
 	APIKey Secret `mapstructure:"-"`
 	// Models lists the models the provider serves: exact names or globs
-	// ("gpt-4*", path.Match syntax). An empty list means any model.
+	// ("gpt-4*", path.Match syntax). An empty list means any model, or
+	// only the names of ModelMap when it has some.
 	Models []string `mapstructure:"models"`
 	// Enabled switches the provider off when false; nil means true.
 	Enabled *bool `mapstructure:"enabled"`
@@ -224,8 +225,9 @@ type ProviderConfig struct {
 	// docs/configuration.md).
 
 	// ModelMap maps a public model name to the id this provider is sent
-	// instead: the provider serves the public name (besides Models) and
-	// the request goes upstream with the mapped id in its "model".
+	// instead: the provider serves the public name (besides Models; see
+	// Serves) and the request goes upstream with the mapped id in its
+	// "model".
 	// Map keys keep their case in a config file.
 	ModelMap map[string]string `mapstructure:"model_map"`
 	// APIKeysEnv names one environment variable per key of a provider
@@ -278,11 +280,15 @@ func (n EnvNames) String() string { return strings.Join(n, " or ") }
 func (p *ProviderConfig) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
 
 // Serves reports whether the provider is configured for model: a name
-// of its ModelMap, or one its Models match (any name when Models is
-// empty).
+// of its ModelMap, or one its Models match. Empty Models match any name,
+// unless the provider has a ModelMap: it then serves the names of the
+// map only ("*" in Models adds every other name).
 func (p *ProviderConfig) Serves(model string) bool {
-	if _, ok := p.ModelMap[model]; ok || len(p.Models) == 0 {
+	if _, ok := p.ModelMap[model]; ok {
 		return true
+	}
+	if len(p.Models) == 0 {
+		return len(p.ModelMap) == 0
 	}
 	for _, m := range p.Models {
 		if m == model {

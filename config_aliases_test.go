@@ -208,3 +208,21 @@ func TestValidateAliasesAccepts(t *testing.T) {
 		"auto":   {"gpt-4o", "claude-sonnet", "gpt-4o-mini", "haiku"},
 	}, resolveAliases(cfg.ModelAliases))
 }
+
+// TestServesWithModelMap checks which names a provider with a model_map
+// serves: the map's names, and others only as its models say.
+func TestServesWithModelMap(t *testing.T) {
+	mapOnly := ProviderConfig{ModelMap: map[string]string{"gpt-4o": "my-deployment"}}
+	assert.True(t, mapOnly.Serves("gpt-4o"))
+	assert.False(t, mapOnly.Serves("my-deployment"), "no models: the map's names only")
+	assert.False(t, mapOnly.Serves("gpt-4o-mini"))
+
+	withAll := ProviderConfig{Models: []string{"*"}, ModelMap: mapOnly.ModelMap}
+	assert.True(t, withAll.Serves("gpt-4o"))
+	assert.True(t, withAll.Serves("anything"))
+	assert.Equal(t, "my-deployment", withAll.upstreamModel("gpt-4o"))
+	assert.Equal(t, "anything", withAll.upstreamModel("anything"))
+
+	plain := ProviderConfig{}
+	assert.True(t, plain.Serves("anything"), "no models and no map: every model")
+}
