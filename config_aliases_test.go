@@ -2,6 +2,7 @@ package llmproxy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,9 @@ providers:
 	assert.Equal(t, DefaultKeyCooldown, cfg.Providers[0].KeyCooldown)
 	assert.Empty(t, cfg.Providers[1].APIKeys)
 	assert.Equal(t, 2500*time.Millisecond, cfg.Providers[1].KeyCooldown)
-	assert.NotContains(t, cfg.Providers[0].APIKeys[0].Key.String(), "sk-a", "a key never prints")
+	for _, verb := range []string{"%v", "%+v", "%#v"} {
+		assert.NotContains(t, fmt.Sprintf(verb, cfg), "sk-", "a key never prints")
+	}
 }
 
 // TestLoadConfigModelMapErrors checks the errors of a model map of the
