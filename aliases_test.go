@@ -431,3 +431,36 @@ func TestSetBodyModel(t *testing.T) {
 	_, err = llmproxy.SetBodyModel([]byte(`[1]`), "m")
 	assert.Error(t, err)
 }
+
+// TestReloadChangesAliases checks that a reload changes the models an
+// alias stands for at once, and that a reload with an invalid alias
+// changes nothing.
+func TestReloadChangesAliases(t *testing.T) {
+	a := newModelUpstream(t, 0)
+	b := newModelUpstream(t, 0)
+	cfg := aliasConfig(a, b)
+	cfg.ModelAliases = map[string][]string{"smart": {"model-a"}}
+	p, err := llmproxy.New(cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	ask := func() *llmproxy.ProxyInfo {
+		t.Helper()
+		resp, err := p.ChatCompletion(t.Context(), &llmproxy.ChatRequest{Model: "smart",
+			Messages: []llmproxy.Message{{Role: "user", Content: llmproxy.Text("Hi")}}})
+		require.NoError(t, err)
+		return resp.ProxyInfo
+	}
+	assert.Equal(t, "model-a", ask().Model)
+
+	cfg.ModelAliases = map[string][]string{"smart": {"model-b", "model-a"}}
+	require.NoError(t, p.Reload(cfg))
+	assert.Equal(t, "b-2025-01", ask().Model)
+
+	cfg.ModelAliases = map[string][]string{"smart": {"fast"}, "fast": {"smart"}}
+	err = p.Reload(cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "aliases loop")
+	assert.Equal(t, "b-2025-01", ask().Model, "a rejected reload changes nothing")
+	assert.Equal(t, []string{"model-a"}, a.sentModels())
+	assert.Equal(t, []string{"b-2025-01", "b-2025-01"}, b.sentModels())
+}
