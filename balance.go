@@ -23,47 +23,52 @@ const (
 // candidate is a provider in the order a request tries them.
 type candidate struct {
 	u *upstream
+	// model is the model id the provider is sent (see targets).
+	model string
 	// lastResort marks a provider that was unavailable (breaker open, or
 	// unhealthy) when the request planned its order: it comes after every
 	// available one, and its breaker is bypassed.
 	lastResort bool
 }
 
-// plan orders cands (sorted by priority) for one request. Within each
+// plan orders the candidates of the targets for one request: the
+// targets in turn, and within each the providers by priority. Within each
 // priority the healthy providers come first, then the degraded ones, each
 // group ordered by the load-balancing strategy. The unavailable providers
-// (breaker open, unhealthy) follow all the others, in priority order, as a
-// last resort: they are tried only when every available candidate failed,
-// so that the proxy never refuses a request outright while some provider
-// might answer it.
-func (st *state) plan(cands []*upstream, now time.Time) []candidate {
-	if len(cands) == 1 {
+// (breaker open, unhealthy) follow all the others, of every target, in
+// target and priority order, as a last resort: they are tried only when
+// every available candidate failed, so that the proxy never refuses a
+// request outright while some provider might answer it.
+func (st *state) plan(targets []target, now time.Time) []candidate {
+	if len(targets) == 1 && len(targets[0].ups) == 1 {
 		// Nothing to order: the one candidate, a last resort if it is
 		// unavailable.
-		u := cands[0]
-		return []candidate{{u: u, lastResort: u.healthAt(now).rank() == rankUnavailable}}
+		t, u := targets[0], targets[0].ups[0]
+		return []candidate{{u: u, model: u.cfg.upstreamModel(t.model), lastResort: u.healthAt(now).rank() == rankUnavailable}}
 	}
-	out := make([]candidate, 0, len(cands))
-	var rest []candidate
-	for i := 0; i < len(cands); {
-		j := i + 1
-		for j < len(cands) && cands[j].cfg.Priority == cands[i].cfg.Priority {
-			j++
-		}
-		var tiers [rankUnavailable][]*upstream
-		for _, u := range cands[i:j] {
-			if r := u.healthAt(now).rank(); r == rankUnavailable {
-				rest = append(rest, candidate{u: u, lastResort: true})
-			} else {
-				tiers[r] = append(tiers[r], u)
+	var out, rest []candidate
+	for _, t := range targets {
+		cands := t.ups
+		for i := 0; i < len(cands); {
+			j := i + 1
+			for j < len(cands) && cands[j].cfg.Priority == cands[i].cfg.Priority {
+				j++
 			}
-		}
-		for _, tier := range tiers {
-			for _, u := range st.balance(tier, now) {
-				out = append(out, candidate{u: u})
+			var tiers [rankUnavailable][]*upstream
+			for _, u := range cands[i:j] {
+				if r := u.healthAt(now).rank(); r == rankUnavailable {
+					rest = append(rest, candidate{u: u, model: u.cfg.upstreamModel(t.model), lastResort: true})
+				} else {
+					tiers[r] = append(tiers[r], u)
+				}
 			}
+			for _, tier := range tiers {
+				for _, u := range st.balance(tier, now) {
+					out = append(out, candidate{u: u, model: u.cfg.upstreamModel(t.model)})
+				}
+			}
+			i = j
 		}
-		i = j
 	}
 	return append(out, rest...)
 }

@@ -140,6 +140,16 @@ type Config struct {
 	ConfigFile string `mapstructure:"config_file"` // the file this config came from, if any
 
 	Providers []ProviderConfig `mapstructure:"providers"`
+
+	// Model aliases (see docs/configuration.md#model-aliases-and-name-mapping).
+
+	// ModelAliases maps a public model name to the concrete models that
+	// serve it, tried in order like priorities: every provider of the
+	// first model (in their own priority order) before any of the
+	// second, and so on. A target may be another alias (expanded in
+	// place) or the alias's own name, which then means the concrete model
+	// of that name. Map keys keep their case in a config file.
+	ModelAliases map[string][]string `mapstructure:"model_aliases"`
 }
 
 // ProviderConfig configures one upstream provider.
@@ -170,7 +180,8 @@ type ProviderConfig struct {
 	// APIKeyEnv; code may set it directly. It is never printed.
 	APIKey Secret `mapstructure:"-"`
 	// Models lists the models the provider serves: exact names or globs
-	// ("gpt-4*", path.Match syntax). An empty list means any model.
+	// ("gpt-4*", path.Match syntax). An empty list means any model, or
+	// only the names of ModelMap when it has some.
 	Models []string `mapstructure:"models"`
 	// Enabled switches the provider off when false; nil means true.
 	Enabled *bool `mapstructure:"enabled"`
@@ -242,6 +253,40 @@ type ProviderConfig struct {
 	AWSAccessKeyIDEnv     string `mapstructure:"aws_access_key_id_env"`
 	AWSSecretAccessKeyEnv string `mapstructure:"aws_secret_access_key_env"`
 	AWSSessionTokenEnv    string `mapstructure:"aws_session_token_env"`
+	// Model name mapping and several keys per provider (see
+	// docs/configuration.md).
+
+	// ModelMap maps a public model name to the id this provider is sent
+	// instead: the provider serves the public name (besides Models; see
+	// Serves) and the request goes upstream with the mapped id in its
+	// "model".
+	// Map keys keep their case in a config file.
+	ModelMap map[string]string `mapstructure:"model_map"`
+	// APIKeysEnv names one environment variable per key of a provider
+	// that has several: requests take the keys in turn (round-robin), and
+	// a key answered 401, 403 or with an exhausted quota sits out
+	// KeyCooldown while the others serve. Variables that are unset are
+	// skipped; none set disables the provider, as for APIKeyEnv, which
+	// may not be set with it.
+	APIKeysEnv []string `mapstructure:"api_keys_env"`
+	// APIKeys are the provider's several keys. LoadConfig and New fill
+	// them from APIKeysEnv (each ID the variable's name); code may set
+	// them directly (an empty ID becomes "key" and its index). They are
+	// never printed.
+	APIKeys []ProviderKey `mapstructure:"-"`
+	// KeyCooldown is how long a key answered 401, 403 or with an
+	// exhausted quota is left out of the rotation; default 60 s.
+	KeyCooldown time.Duration `mapstructure:"key_cooldown"`
+}
+
+// ProviderKey is one of the several keys of a provider (see
+// ProviderConfig.APIKeys).
+type ProviderKey struct {
+	// ID names the key in metrics, logs and /providers: the name of the
+	// variable it came from, never the key itself.
+	ID string
+	// Key is the key.
+	Key Secret
 }
 
 // EnvNames names environment variables in order of preference. A config
@@ -266,10 +311,16 @@ func (n EnvNames) String() string { return strings.Join(n, " or ") }
 // IsEnabled reports whether the provider is switched on (Enabled nil or true).
 func (p *ProviderConfig) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
 
-// Serves reports whether the provider is configured for model.
+// Serves reports whether the provider is configured for model: a name
+// of its ModelMap, or one its Models match. Empty Models match any name,
+// unless the provider has a ModelMap: it then serves the names of the
+// map only ("*" in Models adds every other name).
 func (p *ProviderConfig) Serves(model string) bool {
-	if len(p.Models) == 0 {
+	if _, ok := p.ModelMap[model]; ok {
 		return true
+	}
+	if len(p.Models) == 0 {
+		return len(p.ModelMap) == 0
 	}
 	for _, m := range p.Models {
 		if m == model {
@@ -299,6 +350,7 @@ const (
 	DefaultHealthCheckInterval     = 60 * time.Second
 	DefaultRetryBudgetPercent      = 20
 	DefaultRetryBudgetWindow       = 10 * time.Second
+	DefaultKeyCooldown             = 60 * time.Second
 )
 
 // Per-endpoint rate limits, in requests per client per minute, of a config
@@ -411,6 +463,14 @@ func (p ProviderConfig) withDefaults() ProviderConfig {
 		if _, v, ok := p.APIKeyEnv.Lookup(os.LookupEnv); ok {
 			p.APIKey = Secret(v)
 		}
+	}
+	if p.KeyCooldown == 0 {
+		p.KeyCooldown = DefaultKeyCooldown
+	}
+	if len(p.APIKeys) == 0 {
+		p.APIKeys = lookupKeys(p.APIKeysEnv, os.LookupEnv)
+	} else {
+		p.APIKeys = keyIDs(p.APIKeys)
 	}
 	return p
 }
@@ -568,6 +628,9 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("providers[%d].models[%d]", i, j), "is not a valid model name or glob: %q", m)
 			}
 		}
+		// Model name mapping and several keys per provider.
+		p.validateModelMap(field, bad)
+		p.validateKeys(field, bad)
 		for h := range p.CustomHeaders {
 			switch {
 			case !validHeaderName(h):
@@ -577,6 +640,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	// Model aliases.
+	c.validateAliases(bad)
 	return errors.Join(errs...)
 }
 

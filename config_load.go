@@ -95,6 +95,7 @@ func LoadConfigEnv(path string, lookupEnv func(string) (string, bool)) (Config, 
 	if err := dec.Decode(data, raw); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
+	modelKeyed := takeModelMaps(raw)
 	v := viper.New()
 	if err := v.MergeConfigMap(raw); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
@@ -129,6 +130,7 @@ func LoadConfigEnv(path string, lookupEnv func(string) (string, bool)) (Config, 
 		return Config{}, err
 	}
 	errs = append(errs, decodeErrors(md.Decode(v.AllSettings()))...)
+	errs = append(errs, modelKeyed.decode(&cfg)...)
 	cfg.applyFileDefaults(v.IsSet)
 
 	reported := map[string]bool{}
@@ -186,20 +188,123 @@ func LoadConfigEnv(path string, lookupEnv func(string) (string, bool)) (Config, 
 	}
 
 	keys := make([]Secret, len(cfg.Providers))
+	several := make([][]ProviderKey, len(cfg.Providers))
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
 		p.applyTypeDefaults() // a preset's own key variables
 		if _, val, ok := p.APIKeyEnv.Lookup(lookup); ok {
 			keys[i] = Secret(val)
 		}
+		several[i] = lookupKeys(p.APIKeysEnv, lookup)
 	}
 	cfg = cfg.withDefaults()
 	// withDefaults falls back to the process environment for keys still
 	// unset; LoadConfigEnv reads them from lookupEnv and .env only.
 	for i := range cfg.Providers {
 		cfg.Providers[i].APIKey = keys[i]
+		cfg.Providers[i].APIKeys = several[i]
 	}
 	return cfg, nil
+}
+
+// modelMaps holds the maps of a config file whose keys are model names
+// (model_aliases, each provider's model_map and deployments), taken out of the file
+// before viper reads it: viper lowercases keys and splits them at dots,
+// and model names have both (Meta-Llama-3.1-8B, gpt-4.1). To keep the
+// keys of another such map verbatim, add it to takeModelMaps and decode.
+type modelMaps struct {
+	aliases any // the value of model_aliases, or nil
+	// providers holds, by provider index, the values of its maps keyed by
+	// model names, by their field name (model_map, deployments).
+	providers map[int]map[string]any
+}
+
+// providerModelMaps are the keys of a provider whose values are maps
+// keyed by model names.
+var providerModelMaps = []string{"model_map", "deployments"}
+
+// takeModelMaps removes the maps keyed by model names from raw (the file
+// as parsed, its keys as written) and returns them. The keys that hold
+// them match case-insensitively, as every key of the file does.
+func takeModelMaps(raw map[string]any) modelMaps {
+	var m modelMaps
+	for k, v := range raw {
+		switch {
+		case strings.EqualFold(k, "model_aliases"):
+			m.aliases = v
+			delete(raw, k)
+		case strings.EqualFold(k, "providers"):
+			ps, _ := v.([]any)
+			for i, p := range ps {
+				pm, _ := p.(map[string]any)
+				for pk, pv := range pm {
+					for _, name := range providerModelMaps {
+						if !strings.EqualFold(pk, name) {
+							continue
+						}
+						if m.providers == nil {
+							m.providers = map[int]map[string]any{}
+						}
+						if m.providers[i] == nil {
+							m.providers[i] = map[string]any{}
+						}
+						m.providers[i][name] = pv
+						delete(pm, pk)
+					}
+				}
+			}
+		}
+	}
+	return m
+}
+
+// decode sets the maps of m into cfg, whose providers are decoded, and
+// returns the problems found, named as the other fields are.
+func (m modelMaps) decode(cfg *Config) []error {
+	var errs []error
+	if m.aliases != nil {
+		var dst struct {
+			ModelAliases map[string][]string `mapstructure:"model_aliases"`
+		}
+		errs = append(errs, decodeModelMap(map[string]any{"model_aliases": m.aliases}, &dst, "")...)
+		cfg.ModelAliases = dst.ModelAliases
+	}
+	for i, maps := range m.providers {
+		if i >= len(cfg.Providers) {
+			continue
+		}
+		var dst struct {
+			ModelMap    map[string]string `mapstructure:"model_map"`
+			Deployments map[string]string `mapstructure:"deployments"`
+		}
+		errs = append(errs, decodeModelMap(maps, &dst, fmt.Sprintf("providers[%d].", i))...)
+		if dst.ModelMap != nil {
+			cfg.Providers[i].ModelMap = dst.ModelMap
+		}
+		if dst.Deployments != nil {
+			cfg.Providers[i].Deployments = dst.Deployments
+		}
+	}
+	return errs
+}
+
+// decodeModelMap decodes src into dst as the rest of the file is decoded,
+// the fields of its problems prefixed with prefix.
+func decodeModelMap(src map[string]any, dst any, prefix string) []error {
+	md, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook: configDecodeHook, Result: dst, TagName: "mapstructure",
+	})
+	if err != nil {
+		return []error{err}
+	}
+	errs := decodeErrors(md.Decode(src))
+	for _, e := range errs {
+		var ce *ConfigError
+		if errors.As(e, &ce) {
+			ce.Field = prefix + ce.Field
+		}
+	}
+	return errs
 }
 
 // configNotFoundError is the error of LoadConfig for a missing file.

@@ -140,7 +140,7 @@ func TestLoadConfig(t *testing.T) {
 							FirstTokenTimeout: 10 * time.Second, StreamIdleTimeout: 2500 * time.Millisecond,
 							MaxRetries: 0,
 							RetryDelay: 500 * time.Millisecond, RateLimit: 60, MaxConnections: 10,
-							KeepaliveTimeout: 1500 * time.Millisecond,
+							KeepaliveTimeout: 1500 * time.Millisecond, KeyCooldown: DefaultKeyCooldown,
 							// Keys are case-insensitive and arrive lowercased.
 							CustomHeaders: map[string]string{"http-referer": "https://example.com", "x-title": "Example"},
 						},
@@ -150,7 +150,7 @@ func TestLoadConfig(t *testing.T) {
 							FirstTokenTimeout: DefaultProviderTimeout, StreamIdleTimeout: DefaultStreamIdleTimeout,
 							MaxRetries: 5,
 							RetryDelay: DefaultRetryDelay, MaxConnections: DefaultMaxConnections,
-							KeepaliveTimeout: DefaultKeepaliveTimeout,
+							KeepaliveTimeout: DefaultKeepaliveTimeout, KeyCooldown: DefaultKeyCooldown,
 						},
 					},
 				}
@@ -184,7 +184,7 @@ func TestLoadConfig(t *testing.T) {
 						FirstTokenTimeout: DefaultProviderTimeout, StreamIdleTimeout: DefaultStreamIdleTimeout,
 						MaxRetries: DefaultMaxRetries,
 						RetryDelay: DefaultRetryDelay, MaxConnections: DefaultMaxConnections,
-						KeepaliveTimeout: DefaultKeepaliveTimeout,
+						KeepaliveTimeout: DefaultKeepaliveTimeout, KeyCooldown: DefaultKeyCooldown,
 					}},
 				}
 				assert.Equal(t, want, cfg)

@@ -39,6 +39,12 @@
 // returns at once. The request timeout bounds the whole run, and every wait
 // ends when the caller's context does.
 //
+// A model alias (Config.ModelAliases) tries its concrete models in turn,
+// each on the providers that serve it; a provider's ModelMap serves a
+// public name under its own id. Each attempt sends its provider's model
+// (UpstreamModel), and ProxyInfo.Model names it. A provider with several
+// keys (ProviderConfig.APIKeys) takes them in turn and rests a refused one.
+//
 // # Nothing is lost
 //
 // Request and response types model the fields the proxy reads and keep all

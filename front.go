@@ -24,7 +24,10 @@ type Target struct {
 	Provider Provider
 	// Name is the provider's configured name.
 	Name string
-	// Model is the model to ask the provider for.
+	// Model is the model to ask the provider for: the client's, or the
+	// concrete model of an alias, mapped by the provider's model_map. A
+	// front that passes the client's bytes through rewrites their model
+	// with SetBodyModel.
 	Model string
 }
 
@@ -49,7 +52,7 @@ type RawStreamCall func(ctx context.Context, t Target) (ChunkReader[*RawChunk], 
 func (p *Proxy) RouteRaw(ctx context.Context, endpoint, model string, call RawCall) (*RawAnswer, error) {
 	ans, info, err := routeOnce(ctx, p, endpoint, model, nil,
 		func(ctx context.Context, u *upstream) (*RawAnswer, error) {
-			return call(ctx, u.target(model))
+			return call(ctx, u.target(ctx))
 		})
 	if err != nil {
 		return nil, err
@@ -67,13 +70,15 @@ func (p *Proxy) RouteRaw(ctx context.Context, endpoint, model string, call RawCa
 func (p *Proxy) RouteStreamRaw(ctx context.Context, endpoint, model string, open RawStreamCall) (*Stream[*RawChunk], error) {
 	return streamRoute(ctx, p, endpoint, model, nil, false,
 		func(ctx context.Context, u *upstream) (ChunkReader[*RawChunk], error) {
-			return open(ctx, u.target(model))
+			return open(ctx, u.target(ctx))
 		})
 }
 
-// target is the Target of an attempt on u for model.
-func (u *upstream) target(model string) Target {
-	return Target{Provider: u.p, Name: u.cfg.Name, Model: model}
+// target is the Target of the attempt on u that ctx belongs to: the model
+// is the one the attempt sends (an alias's concrete model, mapped by the
+// provider's model_map; see UpstreamModel).
+func (u *upstream) target(ctx context.Context) Target {
+	return Target{Provider: u.p, Name: u.cfg.Name, Model: UpstreamModel(ctx)}
 }
 
 // OpenChatStream opens a chat stream on one provider, for a front that

@@ -104,3 +104,27 @@ func (r *failingAfter) Next() (*RawChunk, error) {
 }
 
 func (r *failingAfter) Close() error { return nil }
+
+func TestRouteRawTargetsTheConcreteModel(t *testing.T) {
+	first, _ := newFake(t, "a")
+	first.Models = []string{"small"}
+	second, _ := newFake(t, "b")
+	second.ModelMap = map[string]string{"large": "vendor-large-v2"}
+	p, err := New(Config{Providers: []ProviderConfig{first, second},
+		ModelAliases: map[string][]string{"fast": {"small", "large"}}})
+	require.NoError(t, err)
+	defer p.Close()
+
+	var models []string
+	ans, err := p.RouteRaw(context.Background(), "messages", "fast", func(ctx context.Context, tg Target) (*RawAnswer, error) {
+		models = append(models, tg.Name+":"+tg.Model)
+		if tg.Name == "a" {
+			return nil, &Error{Kind: KindUnavailable, Status: 503, Message: "down"}
+		}
+		return &RawAnswer{Body: []byte(`{}`)}, nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a:small", "b:vendor-large-v2"}, models,
+		"each attempt is given the alias's concrete model, mapped by the provider's model_map")
+	assert.Equal(t, "vendor-large-v2", ans.ProxyInfo.Model)
+}

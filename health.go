@@ -307,7 +307,7 @@ func (u *upstream) monitor(ctx context.Context, hc HealthChecker, interval time.
 		case <-t.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, min(u.cfg.Timeout, interval))
-		err := safeHealthCheck(cctx, hc)
+		err := u.healthCheck(cctx, hc)
 		cancel()
 		if ctx.Err() != nil {
 			return

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,9 @@ type state struct {
 	upstreams []*upstream // enabled providers, ordered by priority then config order
 	byName    map[string]*upstream
 	budget    *retryBudget
+	// aliases maps each model alias to its concrete models, nested
+	// aliases expanded (see resolveAliases).
+	aliases map[string][]string
 }
 
 // Option configures a Proxy beyond its Config.
@@ -212,9 +216,10 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 		return nil, fmt.Errorf("llmproxy: invalid configuration: %w", err)
 	}
 	st := &state{
-		cfg:    cfg,
-		byName: make(map[string]*upstream, len(cfg.Providers)),
-		budget: newRetryBudget(cfg.RetryBudgetPercent, cfg.RetryBudgetWindow),
+		cfg:     cfg,
+		byName:  make(map[string]*upstream, len(cfg.Providers)),
+		budget:  newRetryBudget(cfg.RetryBudgetPercent, cfg.RetryBudgetWindow),
+		aliases: resolveAliases(cfg.ModelAliases),
 	}
 	var noKey, noKeyVars []string
 	for i, pc := range cfg.Providers {
@@ -226,6 +231,11 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 			noKeyVars = append(noKeyVars, pc.APIKeyEnv.String())
 			continue
 		}
+		if len(pc.APIKeysEnv) > 0 && len(pc.APIKeys) == 0 {
+			noKey = append(noKey, pc.Name)
+			noKeyVars = append(noKeyVars, EnvNames(pc.APIKeysEnv).String())
+			continue
+		}
 		if u := prev.reusable(pc, cfg); u != nil {
 			st.upstreams = append(st.upstreams, u)
 			st.byName[pc.Name] = u
@@ -235,12 +245,11 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 		if err != nil {
 			return nil, fmt.Errorf("llmproxy: providers[%d].type: %w", i, err)
 		}
-		prov, err := factory(pc)
+		u, err := p.newUpstream(pc, cfg, factory)
 		if err != nil {
 			closeAll(st.newUpstreams(prev))
 			return nil, fmt.Errorf("llmproxy: providers[%d] (%s): %w", i, pc.Name, err)
 		}
-		u := newUpstream(pc, prov, cfg, p.newBreaker, p.now, p.logger)
 		st.upstreams = append(st.upstreams, u)
 		st.byName[pc.Name] = u
 	}
@@ -252,6 +261,44 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 		p.logger.Warn(msgProvidersWithoutKey, "providers", noKey, "api_key_env", noKeyVars)
 	}
 	return st, nil
+}
+
+// newUpstream builds the upstream of pc with factory: one adapter, or one
+// per key when pc has several keys (see keyring), each given its key as
+// APIKey. The keys whose variables are unset are logged, by name.
+func (p *Proxy) newUpstream(pc ProviderConfig, gc Config, factory ProviderFactory) (*upstream, error) {
+	if len(pc.APIKeys) == 0 {
+		prov, err := factory(pc)
+		if err != nil {
+			return nil, err
+		}
+		return newUpstream(pc, prov, gc, p.newBreaker, p.now, p.logger), nil
+	}
+	if len(pc.APIKeysEnv) > len(pc.APIKeys) {
+		var unset []string
+		for _, name := range pc.APIKeysEnv {
+			if !slices.ContainsFunc(pc.APIKeys, func(k ProviderKey) bool { return k.ID == name }) {
+				unset = append(unset, name)
+			}
+		}
+		p.logger.Warn("provider keys left out: their variables are not set", "provider", pc.Name, "api_keys_env", unset)
+	}
+	provs := make([]Provider, 0, len(pc.APIKeys))
+	ids := make([]string, 0, len(pc.APIKeys))
+	for _, k := range pc.APIKeys {
+		kc := pc
+		kc.APIKey, kc.APIKeys = k.Key, nil
+		prov, err := factory(kc)
+		if err != nil {
+			_ = closeProviders(provs)
+			return nil, fmt.Errorf("key %s: %w", k.ID, err)
+		}
+		provs = append(provs, prov)
+		ids = append(ids, k.ID)
+	}
+	u := newUpstream(pc, provs[0], gc, p.newBreaker, p.now, p.logger)
+	u.withKeys(ids, provs, p.logger, p.rec)
+	return u, nil
 }
 
 // msgProvidersWithoutKey is the warning that lists the enabled providers
@@ -325,7 +372,16 @@ func (p *Proxy) closeShared() {
 func closeAll(us []*upstream) error {
 	var errs []error
 	for _, u := range us {
-		if c, ok := u.p.(Closer); ok {
+		errs = append(errs, closeProviders(u.providers()))
+	}
+	return errors.Join(errs...)
+}
+
+// closeProviders closes the adapters that are Closers.
+func closeProviders(ps []Provider) error {
+	var errs []error
+	for _, p := range ps {
+		if c, ok := p.(Closer); ok {
 			errs = append(errs, c.Close())
 		}
 	}
@@ -351,7 +407,7 @@ func (p *Proxy) ChatCompletion(ctx context.Context, req *ChatRequest) (*ChatResp
 	}
 	resp, info, err := routeOnce(ctx, p, endpointChat, req.Model, nil,
 		func(ctx context.Context, u *upstream) (*ChatResponse, error) {
-			return u.p.ChatCompletion(ctx, req)
+			return u.p.ChatCompletion(ctx, chatFor(ctx, req))
 		})
 	if err != nil {
 		return nil, err
@@ -368,7 +424,7 @@ func (p *Proxy) Completion(ctx context.Context, req *CompletionRequest) (*Comple
 	resp, info, err := routeOnce(ctx, p, endpointCompletions, req.Model,
 		func(u *upstream) bool { _, ok := u.p.(Completer); return ok },
 		func(ctx context.Context, u *upstream) (*CompletionResponse, error) {
-			return u.p.(Completer).Completion(ctx, req)
+			return u.p.(Completer).Completion(ctx, completionFor(ctx, req))
 		})
 	if err != nil {
 		return nil, err
@@ -387,7 +443,7 @@ func (p *Proxy) Embeddings(ctx context.Context, req *EmbeddingRequest) (*Embeddi
 	resp, info, err := routeOnce(ctx, p, endpointEmbeddings, req.Model,
 		func(u *upstream) bool { _, ok := u.p.(Embedder); return ok },
 		func(ctx context.Context, u *upstream) (*EmbeddingResponse, error) {
-			return u.p.(Embedder).Embeddings(ctx, req)
+			return u.p.(Embedder).Embeddings(ctx, embeddingFor(ctx, req))
 		})
 	if err != nil {
 		return nil, err
@@ -404,10 +460,12 @@ func (p *Proxy) Embeddings(ctx context.Context, req *EmbeddingRequest) (*Embeddi
 	return resp, nil
 }
 
-// Models returns the union of the models the enabled providers serve: each
-// provider's own list (ModelLister) filtered by its configured models, or,
-// for providers that cannot list, the configured names that are not globs.
-// A model served by several providers appears once.
+// Models returns the union of the public names of the models the enabled
+// providers serve: each provider's own list (ModelLister) filtered by its
+// configured models, or, for providers that cannot list, the configured
+// names that are not globs; the names of each provider's model_map; and
+// the model aliases that an enabled provider serves (owned by the app
+// name). A model served by several providers appears once.
 func (p *Proxy) Models(ctx context.Context) (*ModelList, error) {
 	st := p.state.Load()
 	lists := make([][]Model, len(st.upstreams))
@@ -426,6 +484,12 @@ func (p *Proxy) Models(ctx context.Context) (*ModelList, error) {
 			}
 		}
 	}
+	for _, name := range sortedKeys(st.aliases) {
+		if !seen[name] && len(st.targets(name, nil)) > 0 {
+			seen[name] = true
+			out.Data = append(out.Data, Model{ID: name, Object: "model", OwnedBy: st.cfg.AppName})
+		}
+	}
 	return out, nil
 }
 
@@ -433,8 +497,20 @@ func (p *Proxy) Models(ctx context.Context) (*ModelList, error) {
 const modelListTimeout = 10 * time.Second
 
 func (u *upstream) models(ctx context.Context, log *slog.Logger) []Model {
+	out := u.listedModels(ctx, log)
+	for _, name := range sortedKeys(u.cfg.ModelMap) {
+		if !slices.ContainsFunc(out, func(m Model) bool { return m.ID == name }) {
+			out = append(out, Model{ID: name, Object: "model", OwnedBy: u.cfg.Name})
+		}
+	}
+	return out
+}
+
+// listedModels returns the models of the provider's own list, or its
+// configured models that are not globs when it has none.
+func (u *upstream) listedModels(ctx context.Context, log *slog.Logger) []Model {
 	var out []Model
-	if l, ok := u.p.(ModelLister); ok {
+	if l, ok := u.anyKey().p.(ModelLister); ok {
 		ctx, cancel := context.WithTimeout(ctx, modelListTimeout)
 		ms, err := l.ListModels(ctx)
 		cancel()
@@ -470,6 +546,14 @@ type ProviderInfo struct {
 	Timeout    float64  `json:"timeout"`
 	MaxRetries int      `json:"max_retries"`
 	Weight     int      `json:"weight"`
+	// ModelMap is the provider's model_map: public name to the id it is
+	// sent.
+	ModelMap map[string]string `json:"model_map,omitempty"`
+	// Keys is the number of keys of a provider configured with several
+	// (api_keys_env), and KeysCoolingDown the ids (variable names) of
+	// those out of the rotation now; never the keys.
+	Keys            int      `json:"keys,omitempty"`
+	KeysCoolingDown []string `json:"keys_cooling_down,omitempty"`
 	// Status is the health status of an active provider (healthy,
 	// degraded, unhealthy), else "disabled" or "disabled: API key not set".
 	Status string `json:"status"`
@@ -516,12 +600,20 @@ func (p *Proxy) Providers() []ProviderInfo {
 		if models == nil {
 			models = []string{}
 		}
-		out = append(out, ProviderInfo{
+		info := ProviderInfo{
 			Name: pc.Name, Type: pc.Type, BaseURL: pc.BaseURL, Models: models,
 			Enabled: pc.IsEnabled(), Active: active, Priority: pc.Priority,
-			APIKeySet: pc.APIKey.IsSet(), Timeout: pc.Timeout.Seconds(),
+			APIKeySet: pc.APIKey.IsSet() || len(pc.APIKeys) > 0, Timeout: pc.Timeout.Seconds(),
 			MaxRetries: pc.MaxRetries, Weight: pc.Weight, Status: status, HealthCheck: check, Health: h,
-		})
+			ModelMap: pc.ModelMap,
+		}
+		if len(pc.APIKeys) > 1 || len(pc.APIKeysEnv) > 0 {
+			info.Keys = len(pc.APIKeys)
+			if active {
+				_, info.KeysCoolingDown = u.keyStatus(now)
+			}
+		}
+		out = append(out, info)
 	}
 	return out
 }

@@ -45,9 +45,10 @@ func providerTypeDefaults(typ string) ProviderTypeDefaults {
 	return typeDefaults.m[typ]
 }
 
-// applyTypeDefaults gives an empty APIKeyEnv the default of p's type.
+// applyTypeDefaults gives an empty APIKeyEnv the default of p's type,
+// unless p has several keys (APIKeysEnv, APIKeys).
 func (p *ProviderConfig) applyTypeDefaults() {
-	if len(p.APIKeyEnv) > 0 {
+	if len(p.APIKeyEnv) > 0 || len(p.APIKeysEnv) > 0 || len(p.APIKeys) > 0 {
 		return
 	}
 	if d := providerTypeDefaults(p.Type).APIKeyEnv; len(d) > 0 {

@@ -272,7 +272,9 @@ func RawChatChunk(c *ChatChunk) (*RawChunk, error) {
 
 // ChatCompletionRaw answers req like ChatCompletion, but as the answer's
 // OpenAI-format JSON bytes: providers that implement RawChatCompleter take
-// the client's bytes and hand the answer over undecoded; for the others
+// the client's bytes (with their "model" rewritten when the attempt sends
+// another model: an alias's target, a model_map id) and hand the answer
+// over undecoded; for the others
 // the request is decoded (once, however many of them are tried) and their
 // answers are encoded, or passed on as the upstream's bytes when they kept
 // them.
@@ -281,13 +283,17 @@ func (p *Proxy) ChatCompletionRaw(ctx context.Context, req *RawChatRequest) (*Ra
 	ans, info, err := routeOnce(ctx, p, endpointChat, req.Model, nil,
 		func(ctx context.Context, u *upstream) (*RawAnswer, error) {
 			if rc, ok := u.p.(RawChatCompleter); ok {
-				return rc.ChatCompletionRaw(ctx, req)
+				sreq, err := rawChatFor(ctx, req)
+				if err != nil {
+					return nil, err
+				}
+				return rc.ChatCompletionRaw(ctx, sreq)
 			}
 			dreq, err := decoded()
 			if err != nil {
 				return nil, err
 			}
-			resp, err := u.p.ChatCompletion(ctx, dreq)
+			resp, err := u.p.ChatCompletion(ctx, chatFor(ctx, dreq))
 			if err != nil {
 				return nil, err
 			}
@@ -325,13 +331,17 @@ func (p *Proxy) ChatCompletionStreamRaw(ctx context.Context, req *RawChatRequest
 	return streamRoute(ctx, p, endpointChat, req.Model, nil, !req.IncludeUsage,
 		func(ctx context.Context, u *upstream) (ChunkReader[*RawChunk], error) {
 			if rs, ok := u.p.(RawChatStreamer); ok {
-				return rs.ChatCompletionStreamRaw(ctx, req)
+				sreq, err := rawChatFor(ctx, req)
+				if err != nil {
+					return nil, err
+				}
+				return rs.ChatCompletionStreamRaw(ctx, sreq)
 			}
 			dreq, err := decoded()
 			if err != nil {
 				return nil, err
 			}
-			r, err := openChatChunks(ctx, u.p, dreq)
+			r, err := openChatChunks(ctx, u.p, chatFor(ctx, dreq))
 			if err != nil {
 				return nil, err
 			}

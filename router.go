@@ -31,20 +31,9 @@ func sortByPriority(us []*upstream) {
 
 func isGlob(pattern string) bool { return strings.ContainsAny(pattern, `*?[\`) }
 
-// candidates returns the upstreams that serve model and pass accept (nil
-// accepts all), in priority order; plan orders them for one request.
-func (st *state) candidates(model string, accept func(*upstream) bool) []*upstream {
-	var out []*upstream
-	for _, u := range st.upstreams {
-		if u.cfg.Serves(model) && (accept == nil || accept(u)) {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
 // route runs call against the candidates for model, in the order plan
-// gives (priority, health, load balancing; unavailable providers last):
+// gives (the alias's concrete models in turn, then priority, health, load
+// balancing; unavailable providers last; see targets):
 // each candidate is tried, with retries of retryable failures within the
 // retry budget, until one answers; failures that the kind allows fail over
 // to the next candidate. Invalid requests return at once. Every wait ends
@@ -53,7 +42,9 @@ func (st *state) candidates(model string, accept func(*upstream) bool) []*upstre
 //
 // Each attempt passes the provider's circuit breaker and ends in one
 // outcome, recorded by upstream.observe; a stream's outcome is recorded
-// when the stream finishes.
+// when the stream finishes. call gets the upstream of the attempt's key
+// (see keyring) and a context carrying the model it sends (see
+// UpstreamModel).
 func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model string,
 	accept func(*upstream) bool, call func(context.Context, *upstream) (T, error),
 ) (T, *ProxyInfo, error) {
@@ -64,12 +55,12 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		reqID = NewRequestID()
 	}
 
-	cands := st.candidates(model, accept)
-	if len(cands) == 0 {
+	targets := st.targets(model, accept)
+	if len(targets) == 0 {
 		return zero, nil, noCandidateError(st, model, endpoint)
 	}
 	st.budget.request(start)
-	order := st.plan(cands, start)
+	order := st.plan(targets, start)
 
 	attempt := 0
 	var lastErr *Error
@@ -83,43 +74,60 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		limited := false // the provider's outbound rate limit refused it
 		var provErr *Error
 		try := func() error {
-			// A provider the breaker refuses (its half-open trials are
-			// taken) goes to the end, unless it is a last resort or
-			// nothing else is left to try.
-			// A provider at its own rate_limit is skipped, not called:
-			// its 429s would only cost time.
-			if u.cfg.RateLimit > 0 && !p.limits.Allow(ctx, u.cfg.Name, u.cfg.RateLimit) {
-				limited = true
-				p.RecordRateLimited("outbound")
-				return &Error{Kind: KindRateLimited, Status: 429, Provider: u.cfg.Name, Code: "rate_limit_exceeded",
-					Message: "the provider is at its configured rate_limit"}
-			}
-			a, ok := u.begin(endpoint, c.lastResort || !more)
-			if !ok {
-				refused = true
-				if provErr != nil {
+			// An attempt whose key failed while another key can serve
+			// is followed at once by one with the next key: neither a
+			// retry nor a failover (see keyring).
+			for rotations := 0; ; rotations++ {
+				// A provider at its own rate_limit is skipped, not
+				// called: its 429s would only cost time.
+				if u.cfg.RateLimit > 0 && !p.limits.Allow(ctx, u.cfg.Name, u.cfg.RateLimit) {
+					limited = true
+					p.RecordRateLimited("outbound")
+					return &Error{Kind: KindRateLimited, Status: 429, Provider: u.cfg.Name, Code: "rate_limit_exceeded",
+						Message: "the provider is at its configured rate_limit"}
+				}
+				// A provider the breaker refuses (its half-open trials
+				// are taken) goes to the end, unless it is a last
+				// resort or nothing else is left to try.
+				a, ok := u.begin(endpoint, c.lastResort || !more)
+				if !ok {
+					refused = true
+					if provErr != nil {
+						return provErr
+					}
+					return errBreakerRefused
+				}
+				k := u.pick()
+				tries++
+				attempt++
+				r, err := safeCall(withUpstreamModel(ctx, c.model), p, k, reqID, call)
+				if err != nil {
+					provErr = classify(ctx, u.cfg.Name, err)
+					rotate := u.keyFault(k, provErr) && rotations < len(u.keys.slots) && ctx.Err() == nil
+					if rotate {
+						a.endKeyFault()
+					} else {
+						a.end(provErr)
+					}
+					p.rec.attempt(u.cfg.Name, provErr, tries > 1)
+					p.rec.keyAttempt(k, provErr)
+					if rotate {
+						tries--
+						continue
+					}
 					return provErr
 				}
-				return errBreakerRefused
+				p.rec.attempt(u.cfg.Name, nil, tries > 1)
+				p.rec.keyAttempt(k, nil)
+				a.answered()
+				if s, ok := any(r).(streamOutcome); ok {
+					s.reportOutcome(a.end)
+				} else {
+					a.end(nil)
+				}
+				res = r
+				return nil
 			}
-			tries++
-			attempt++
-			r, err := safeCall(ctx, p, u, reqID, call)
-			if err != nil {
-				provErr = classify(ctx, u.cfg.Name, err)
-				a.end(provErr)
-				p.rec.attempt(u.cfg.Name, provErr, tries > 1)
-				return provErr
-			}
-			p.rec.attempt(u.cfg.Name, nil, tries > 1)
-			a.answered()
-			if s, ok := any(r).(streamOutcome); ok {
-				s.reportOutcome(a.end)
-			} else {
-				a.end(nil)
-			}
-			res = r
-			return nil
 		}
 		var err error
 		if u.cfg.MaxRetries == 0 {
@@ -146,6 +154,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		if err == nil {
 			info := &ProxyInfo{
 				Provider:      u.cfg.Name,
+				Model:         c.model,
 				AttemptNumber: attempt,
 				ResponseTime:  p.now().Sub(start).Seconds(),
 				RequestID:     reqID,
@@ -153,7 +162,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 			return res, info, nil
 		}
 		if errors.Is(err, errBreakerRefused) {
-			order = append(order, candidate{u: u, lastResort: true})
+			order = append(order, candidate{u: u, model: c.model, lastResort: true})
 			continue
 		}
 		e := AsError(err)
@@ -162,7 +171,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		}
 		p.logger.Warn("provider attempt failed",
 			"request_id", reqID, "provider", u.cfg.Name, "endpoint", endpoint,
-			"model", model, "kind", e.Kind.String(), "status", e.Status, "error", e.Error())
+			"model", model, "upstream_model", c.model, "kind", e.Kind.String(), "status", e.Status, "error", e.Error())
 		if !e.Kind.Failover() {
 			return zero, nil, failed(st, e, attempt, false)
 		}
@@ -349,7 +358,7 @@ func contextError(ctx context.Context, last *Error) *Error {
 }
 
 func noCandidateError(st *state, model, endpoint string) *Error {
-	if len(st.candidates(model, nil)) > 0 {
+	if len(st.targets(model, nil)) > 0 {
 		return &Error{
 			Kind: KindInvalidRequest, Param: "model", Code: "unsupported_endpoint",
 			Message: "no provider serving the model " + quote(model) + " supports " + endpoint,

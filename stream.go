@@ -413,7 +413,7 @@ func (p *Proxy) ChatCompletionStream(ctx context.Context, req *ChatRequest) (*Ch
 	dropUsage := req.StreamOptions == nil || !req.StreamOptions.IncludeUsage
 	return streamRoute(ctx, p, endpointChat, req.Model, nil, dropUsage,
 		func(ctx context.Context, u *upstream) (ChunkReader[*ChatChunk], error) {
-			return openChatChunks(ctx, u.p, req)
+			return openChatChunks(ctx, u.p, chatFor(ctx, req))
 		})
 }
 
@@ -440,10 +440,11 @@ func (p *Proxy) CompletionStream(ctx context.Context, req *CompletionRequest) (*
 	return streamRoute(ctx, p, endpointCompletions, req.Model,
 		func(u *upstream) bool { _, ok := u.p.(Completer); return ok }, dropUsage,
 		func(ctx context.Context, u *upstream) (ChunkReader[*CompletionResponse], error) {
+			sreq := completionFor(ctx, req)
 			if s, ok := u.p.(CompletionStreamer); ok {
-				return s.CompletionStream(ctx, req)
+				return s.CompletionStream(ctx, sreq)
 			}
-			resp, err := u.p.(Completer).Completion(ctx, req)
+			resp, err := u.p.(Completer).Completion(ctx, sreq)
 			if err != nil {
 				return nil, err
 			}

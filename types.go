@@ -475,7 +475,11 @@ func (d *TokenDetails) UnmarshalJSON(data []byte) error {
 // ProxyInfo tells which provider answered a request and how. The server adds
 // it to every JSON answer as _proxy_info.
 type ProxyInfo struct {
-	Provider      string  `json:"provider"`
+	Provider string `json:"provider"`
+	// Model is the model id sent to the provider that answered: the
+	// concrete model of an alias, after the provider's model_map (see
+	// UpstreamModel).
+	Model         string  `json:"model,omitempty"`
 	AttemptNumber int     `json:"attempt_number"`
 	ResponseTime  float64 `json:"response_time"` // seconds
 	RequestID     string  `json:"request_id"`

@@ -20,6 +20,12 @@ type upstream struct {
 	// under the proxy's reload lock, before the upstream serves traffic
 	// of a new state.
 	stopMonitor func()
+
+	// keys holds the provider's keys when it has several (see keyring);
+	// p is then the first key's adapter. key is set instead on the copy
+	// of the upstream that an attempt with one of those keys gets.
+	keys *keyring
+	key  *keySlot
 }
 
 // newUpstream wraps a built provider, with a circuit breaker built by
@@ -87,6 +93,20 @@ func (a *attempt) end(err error) {
 	}
 	a.u.observe(o)
 }
+
+// endKeyFault ends an attempt whose failure was its key's (see
+// upstream.keyFault): it counts neither against the breaker nor in the
+// provider's health.
+func (a *attempt) endKeyFault() {
+	if a.done != nil {
+		a.done(errKeyFault)
+	}
+}
+
+// errKeyFault is the outcome given to the breaker for an attempt whose key
+// failed while others can serve: the breaker excludes it (it is neither a
+// success nor a failure of the provider; see breakerSettings).
+var errKeyFault = &Error{Kind: KindInternal, Message: "the attempt's key failed; another key takes the request"}
 
 // outcome is what one attempt on an upstream came to.
 type outcome struct {

@@ -56,10 +56,14 @@ func clientMayRetry(e *llmproxy.Error) bool {
 	return false
 }
 
-// setProxyHeaders sets the headers that name the provider that answered.
+// setProxyHeaders sets the headers that name the provider that answered
+// and the model it was sent.
 func setProxyHeaders(h http.Header, pi *llmproxy.ProxyInfo) {
 	h.Set("X-LLMProxy-Provider", pi.Provider)
 	h.Set("X-LLMProxy-Attempt", strconv.Itoa(pi.AttemptNumber))
+	if pi.Model != "" {
+		h.Set("X-LLMProxy-Model", pi.Model)
+	}
 }
 
 // writeAnswer writes a successful JSON answer. When the provider kept the
