@@ -70,6 +70,8 @@ var builtinImports = map[string]string{
 	"mock":       "github.com/llmproxy/llmproxy/providers/mock",
 	"anthropic":  "github.com/llmproxy/llmproxy/providers/anthropic",
 	"cohere":     "github.com/llmproxy/llmproxy/providers/cohere",
+	// Gemini (issue 17).
+	"gemini": "github.com/llmproxy/llmproxy/providers/gemini",
 }
 
 // allProvidersImport is the package that links every built-in type.

@@ -1,6 +1,7 @@
 // Package all links every built-in provider adapter into a program, so
 // that a config file may name any built-in type: openai and its flavors
-// (perplexity, grok, openrouter, blackbox), anthropic, cohere and mock.
+// (perplexity, grok, openrouter, blackbox), anthropic, cohere, gemini and
+// mock.
 // Import it for its side effect:
 //
 //	import _ "github.com/llmproxy/llmproxy/providers/all"
@@ -13,6 +14,7 @@ import (
 	// Each adapter registers its types in its init function.
 	_ "github.com/llmproxy/llmproxy/providers/anthropic"
 	_ "github.com/llmproxy/llmproxy/providers/cohere"
+	_ "github.com/llmproxy/llmproxy/providers/gemini"
 	_ "github.com/llmproxy/llmproxy/providers/mock"
 	_ "github.com/llmproxy/llmproxy/providers/openai"
 )
