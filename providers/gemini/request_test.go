@@ -217,9 +217,9 @@ func TestModelPath(t *testing.T) {
 
 func TestOpenAPISchema(t *testing.T) {
 	fits := map[string]string{
-		`{"type":"string","format":"date-time"}`:                       `{"type":"STRING","format":"date-time"}`,
-		`{"type":["null","integer"]}`:                                  `{"type":"INTEGER","nullable":true}`,
-		`{"anyOf":[{"type":"string"},{"type":"number"}],"title":"x"}`:  `{"anyOf":[{"type":"STRING"},{"type":"NUMBER"}],"title":"x"}`,
+		`{"type":"string","format":"date-time"}`:                      `{"type":"STRING","format":"date-time"}`,
+		`{"type":["null","integer"]}`:                                 `{"type":"INTEGER","nullable":true}`,
+		`{"anyOf":[{"type":"string"},{"type":"number"}],"title":"x"}`: `{"anyOf":[{"type":"STRING"},{"type":"NUMBER"}],"title":"x"}`,
 		`{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"a":{"type":"boolean"}},"propertyOrdering":["a"]}`: `{"type":"OBJECT","properties":{"a":{"type":"BOOLEAN"}},"propertyOrdering":["a"]}`,
 	}
 	for in, want := range fits {
