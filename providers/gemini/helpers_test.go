@@ -15,11 +15,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/secrettest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -529,16 +529,13 @@ func asError(t testing.TB, err error) *llmproxy.Error {
 	return e
 }
 
-// assertNoKey checks that the error shows the key nowhere.
+// assertNoKey checks that the key, plain or JSON-escaped, appears nowhere
+// in e however shown (see secrettest.AssertNoKey), its envelope included.
 func assertNoKey(t testing.TB, e *llmproxy.Error) {
 	t.Helper()
-	assert.NotContains(t, e.Error(), testKey)
-	assert.NotContains(t, e.Message, testKey)
-	if e.Err != nil {
-		assert.NotContains(t, e.Err.Error(), testKey)
-	}
-	b, _ := json.Marshal(e.Envelope())
-	assert.NotContains(t, string(b), testKey)
+	b, err := json.Marshal(e.Envelope())
+	require.NoError(t, err)
+	secrettest.AssertNoKey(t, testKey, e, string(b))
 }
 
 // fixture returns a file of testdata.
