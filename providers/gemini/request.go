@@ -2,7 +2,9 @@ package gemini
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"mime"
@@ -205,10 +207,11 @@ func setExtras(out *generateRequest, g *generationConfig, x llmproxy.Extra) erro
 	}
 	// Gemini's own members, in the client's spelling or Gemini's.
 	if v, ok := native(x, "thinking_config", "thinkingConfig"); ok {
-		if v[0] != '{' {
-			return invalidParam("thinking_config", "thinking_config must be an object")
+		tc, err := toThinkingConfig(v)
+		if err != nil {
+			return err
 		}
-		g.ThinkingConfig = v
+		g.ThinkingConfig = tc
 	}
 	if v, ok := native(x, "top_k", "topK"); ok {
 		var k float64
@@ -218,16 +221,60 @@ func setExtras(out *generateRequest, g *generationConfig, x llmproxy.Extra) erro
 		g.TopK = &k
 	}
 	if v, ok := native(x, "safety_settings", "safetySettings"); ok {
-		if v[0] != '[' {
-			return invalidParam("safety_settings", "safety_settings must be a list of Gemini safety settings")
+		var settings []safetySetting
+		if decodeStrict(v, &settings) != nil {
+			return invalidParam("safety_settings", `safety_settings must be a list of {"category", "threshold"} objects`)
 		}
-		out.SafetySettings = v
+		out.SafetySettings, _ = json.Marshal(settings)
 	}
 	if v, ok := native(x, "cached_content", "cachedContent"); ok {
 		if v[0] != '"' {
 			return invalidParam("cached_content", "cached_content must be the name of a Gemini cached content")
 		}
 		out.CachedContent = v
+	}
+	return nil
+}
+
+// safetySetting is one of Gemini's SafetySettings.
+type safetySetting struct {
+	Category  string `json:"category"`
+	Threshold string `json:"threshold"`
+}
+
+// toThinkingConfig checks a client's thinking_config, Gemini's
+// ThinkingConfig in its JSON spelling or in snake_case, and returns it in
+// Gemini's spelling.
+func toThinkingConfig(raw json.RawMessage) (json.RawMessage, error) {
+	var in struct {
+		IncludeThoughts  *bool   `json:"includeThoughts"`
+		IncludeThoughts2 *bool   `json:"include_thoughts"`
+		ThinkingBudget   *int32  `json:"thinkingBudget"`
+		ThinkingBudget2  *int32  `json:"thinking_budget"`
+		ThinkingLevel    *string `json:"thinkingLevel"`
+		ThinkingLevel2   *string `json:"thinking_level"`
+	}
+	if decodeStrict(raw, &in) != nil {
+		return nil, invalidParam("thinking_config", "thinking_config must be an object with includeThoughts, thinkingBudget or thinkingLevel")
+	}
+	out := struct {
+		IncludeThoughts *bool   `json:"includeThoughts,omitempty"`
+		ThinkingBudget  *int32  `json:"thinkingBudget,omitempty"`
+		ThinkingLevel   *string `json:"thinkingLevel,omitempty"`
+	}{cmp.Or(in.IncludeThoughts, in.IncludeThoughts2), cmp.Or(in.ThinkingBudget, in.ThinkingBudget2), cmp.Or(in.ThinkingLevel, in.ThinkingLevel2)}
+	b, _ := json.Marshal(out)
+	return b, nil
+}
+
+// decodeStrict decodes raw into v, refusing members v does not have.
+func decodeStrict(raw json.RawMessage, v any) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return errors.New("trailing data")
 	}
 	return nil
 }
