@@ -51,8 +51,8 @@
 // low → 1024; medium → 8192; high and xhigh → 24576, with includeThoughts,
 // so that the thoughts come back. Gemini-native members a client may add
 // (thinking_config, safety_settings, top_k, cached_content, also in their
-// camelCase spelling) are passed through; thinking_config wins over
-// reasoning_effort. logprobs, top_logprobs, non-function tools,
+// camelCase spelling) are checked and passed through; thinking_config wins
+// over reasoning_effort. logprobs, top_logprobs, non-function tools,
 // allowed_tools choices and unknown content parts are refused with a 400
 // (llmproxy.KindInvalidRequest); other OpenAI members without a Gemini
 // counterpart (user, metadata, store, parallel_tool_calls, stream_options,
