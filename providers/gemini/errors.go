@@ -71,7 +71,10 @@ func (p *Provider) statusError(status int, h http.Header, body []byte) *llmproxy
 		classify(e, env.Error)
 	}
 	e.Message = jsonx.Truncate(p.redact(e.Message), maxMessageBytes)
-	e.Err = fmt.Errorf("gemini status %d %s", status, jsonx.Truncate(p.redact(statusOf(env.Error)), 64))
+	e.Err = fmt.Errorf("gemini status %d", status)
+	if s := statusOf(env.Error); s != "" {
+		e.Err = fmt.Errorf("gemini status %d %s", status, jsonx.Truncate(p.redact(s), 64))
+	}
 	return e
 }
 

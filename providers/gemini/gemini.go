@@ -88,8 +88,10 @@
 // thoughtsTokenCount (as OpenAI counts reasoning),
 // completion_tokens_details.reasoning_tokens thoughtsTokenCount,
 // prompt_tokens_details.cached_tokens cachedContentTokenCount, total_tokens
-// totalTokenCount. Safety ratings, citations and grounding metadata are
-// dropped.
+// totalTokenCount. Safety ratings, citations, grounding metadata and media
+// Gemini generates (inlineData in answers) are dropped. Gemini counts
+// thinking tokens against maxOutputTokens: a small max_tokens on a thinking
+// model can end in finish_reason length with no content.
 //
 // # Streams
 //
