@@ -92,6 +92,10 @@ func TestToGenerateRequest(t *testing.T) {
 		openai: `{"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"low","thinking_config":{"thinkingLevel":"low","includeThoughts":true},"topK":40,"safety_settings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_ONLY_HIGH"}],"cachedContent":"cachedContents/abc123"}`,
 		gemini: `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"topK":40,"thinkingConfig":{"thinkingLevel":"low","includeThoughts":true}},"safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_ONLY_HIGH"}],"cachedContent":"cachedContents/abc123"}`,
 	}, {
+		name:   "thinking_config in snake_case, as Google's OpenAI layer spells it",
+		openai: `{"model":"m","messages":[{"role":"user","content":"hi"}],"thinking_config":{"thinking_budget":512,"include_thoughts":true}}`,
+		gemini: `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"thinkingConfig":{"thinkingBudget":512,"includeThoughts":true}}}`,
+	}, {
 		name:  "parallel tool round trip: ids, signature, names by tool_call_id, results together in call order",
 		model: "gemini-3-flash-preview",
 		openai: `{"model":"m","messages":[
@@ -187,6 +191,8 @@ func TestToGenerateRequestRefuses(t *testing.T) {
 		{"unknown response_format", `{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"grammar"}}`, "response_format.type"},
 		{"json_schema not an object", `{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":[1]}}}`, "response_format.json_schema.schema"},
 		{"safety_settings not a list", `{"model":"m","messages":[{"role":"user","content":"hi"}],"safety_settings":{"a":1}}`, "safety_settings"},
+		{"safety_settings with an unknown member", `{"model":"m","messages":[{"role":"user","content":"hi"}],"safety_settings":[{"category":"HARM_CATEGORY_HATE_SPEECH","level":"high"}]}`, "safety_settings"},
+		{"thinking_config with an unknown member", `{"model":"m","messages":[{"role":"user","content":"hi"}],"thinking_config":{"budget":5}}`, "thinking_config"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
