@@ -60,6 +60,13 @@ func (p *Provider) statusError(status int, h http.Header, body []byte) *llmproxy
 	}
 	t := bytes.TrimSpace(body)
 	var env errorEnvelope
+	if len(t) > 0 && t[0] == '[' {
+		// streamGenerateContent without alt=sse wraps its error in a list.
+		var list []errorEnvelope
+		if json.Unmarshal(t, &list) == nil && len(list) > 0 && list[0].Error != nil {
+			t, _ = json.Marshal(list[0])
+		}
+	}
 	switch {
 	case len(t) == 0:
 		e.Message = fmt.Sprintf("upstream answered %d with an empty body", status)

@@ -114,6 +114,8 @@ func TestStatusErrors(t *testing.T) {
 		{"502 HTML", reply{status: 502, header: map[string]string{"Content-Type": "text/html"}, body: `<html><body>Bad Gateway</body></html>`},
 			llmproxy.KindUnavailable, 502, "upstream answered 502 with a non-JSON body", "", 0},
 		{"503 empty", reply{status: 503}, llmproxy.KindUnavailable, 503, "upstream answered 503 with an empty body", "", 0},
+		{"error in a list", reply{status: 429, body: `[{"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED"}}]`},
+			llmproxy.KindRateLimited, 429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED", 0},
 		{"JSON without an error member", reply{status: 500, body: `{"oops":1}`}, llmproxy.KindUnavailable, 500, "upstream answered 500 Internal Server Error", "", 0},
 		{"key echoed", reply{status: 400, body: `{"error": {"code": 400, "message": "API key ` + testKey + ` not valid.", "status": "INVALID_ARGUMENT", "details": [` + keyInvalid + `]}}`},
 			llmproxy.KindAuth, 502, "API key [redacted] not valid.", "INVALID_ARGUMENT", 0},
