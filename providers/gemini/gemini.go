@@ -69,8 +69,12 @@
 // adapter splits it off again and puts it back on the functionCall part.
 // The first call of an assistant turn that carries no signature (history
 // from another provider) gets Google's documented placeholder
-// "skip_thought_signature_validator". Signatures on text parts are
-// dropped: Gemini only checks those of function calls.
+// "skip_thought_signature_validator", except for the Gemini 1 and 2
+// families, which never required signatures. Signatures on text parts are
+// dropped: Gemini only checks those of function calls. A signature is tied
+// to the model (and key) that made it: a conversation failed over from one
+// Gemini provider to another mid-way may be refused as "Corrupted thought
+// signature" (a 400).
 //
 // # Answers
 //

@@ -136,7 +136,7 @@ var thinkingBudgets = map[string]int{
 func toGenerateRequest(req *llmproxy.ChatRequest) (*generateRequest, error) {
 	out := &generateRequest{}
 	var err error
-	if out.Contents, out.SystemInstruction, err = toContents(req.Messages); err != nil {
+	if out.Contents, out.SystemInstruction, err = toContents(req.Messages, signsCalls(req.Model)); err != nil {
 		return nil, err
 	}
 	if out.Tools, err = toTools(req.Tools); err != nil {
@@ -452,7 +452,7 @@ func toToolConfig(raw json.RawMessage, haveTools bool) (*toolConfig, error) {
 // toContents translates the conversation: system and developer messages
 // into the system instruction, the others into contents, consecutive
 // contents of one role merged.
-func toContents(msgs []llmproxy.Message) ([]content, *content, error) {
+func toContents(msgs []llmproxy.Message, placeholder bool) ([]content, *content, error) {
 	var sys *content
 	out := make([]content, 0, len(msgs))
 	calls := map[string]callRef{} // tool call id → its function and place
@@ -488,7 +488,7 @@ func toContents(msgs []llmproxy.Message) ([]content, *content, error) {
 			}
 			add("user", parts)
 		case "assistant":
-			parts, err := modelParts(m, param, calls)
+			parts, err := modelParts(m, param, calls, placeholder)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -621,9 +621,11 @@ func mediaPart(ref, param string) (part, error) {
 }
 
 // modelParts returns an assistant message's parts: its text (refusal parts
-// are left out), then one functionCall part per tool call. It records the
-// calls' function names by id for the tool messages that follow.
-func modelParts(m *llmproxy.Message, param func(string) string, calls map[string]callRef) ([]part, error) {
+// are left out), then one functionCall part per tool call, the first with
+// Google's placeholder signature when it has none and placeholder is set.
+// It records the calls' function names by id for the tool messages that
+// follow.
+func modelParts(m *llmproxy.Message, param func(string) string, calls map[string]callRef, placeholder bool) ([]part, error) {
 	var out []part
 	if m.Content != nil {
 		if m.Content.Parts == nil {
@@ -655,7 +657,7 @@ func modelParts(m *llmproxy.Message, param func(string) string, calls map[string
 			return nil, invalidParam(pp+".function.arguments", "the arguments of a tool call must be a JSON object")
 		}
 		id, sig := splitToolCallID(tc.ID)
-		if j == 0 && sig == "" {
+		if j == 0 && sig == "" && placeholder {
 			sig = skipSignature
 		}
 		out = append(out, part{FunctionCall: &functionCall{ID: id, Name: tc.Function.Name, Args: args}, ThoughtSignature: sig})
@@ -664,6 +666,15 @@ func modelParts(m *llmproxy.Message, param func(string) string, calls map[string
 		}
 	}
 	return out, nil
+}
+
+// signsCalls reports whether a model may refuse unsigned function calls in
+// the history, so that unsigned ones get the placeholder signature: every
+// model but the Gemini 1 and 2 families, which never required signatures
+// (Gemini 3 does, and so may the models after it and the -latest aliases).
+func signsCalls(model string) bool {
+	id := model[strings.LastIndex(model, "/")+1:]
+	return !strings.HasPrefix(id, "gemini-1") && !strings.HasPrefix(id, "gemini-2")
 }
 
 // callRef is what a tool message needs of the call it answers: the

@@ -135,6 +135,16 @@ func TestToGenerateRequest(t *testing.T) {
 			{"role":"model","parts":[{"functionCall":{"id":"fc-7q2w","name":"get_weather","args":{"day":1}},"thoughtSignature":"skip_thought_signature_validator"}]},
 			{"role":"user","parts":[{"functionResponse":{"id":"fc-7q2w","name":"get_weather","response":{"output":"rain"}}}]}]}`,
 	}, {
+		name: "Gemini 2 models get no placeholder signature",
+		openai: `{"model":"models/gemini-2.5-flash","messages":[
+			{"role":"user","content":"Weather?"},
+			{"role":"assistant","tool_calls":[{"id":"call_abc","type":"function","function":{"name":"get_weather","arguments":"{}"}}]},
+			{"role":"tool","tool_call_id":"call_abc","content":"sunny"}]}`,
+		gemini: `{"contents":[
+			{"role":"user","parts":[{"text":"Weather?"}]},
+			{"role":"model","parts":[{"functionCall":{"name":"get_weather","args":{}}}]},
+			{"role":"user","parts":[{"functionResponse":{"name":"get_weather","response":{"output":"sunny"}}}]}]}`,
+	}, {
 		name:   "consecutive user messages merge; empty texts are left out",
 		openai: `{"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":""},{"role":"user","content":[{"type":"text","text":""},{"type":"text","text":"b"}]},{"role":"assistant","content":""},{"role":"assistant","content":[{"type":"text","text":"c"},{"type":"refusal","refusal":"no"}]}]}`,
 		gemini: `{"contents":[{"role":"user","parts":[{"text":"a"},{"text":"b"}]},{"role":"model","parts":[{"text":"c"}]}]}`,
