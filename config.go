@@ -160,7 +160,7 @@ type ProviderConfig struct {
 	// Type selects the adapter: openai, anthropic, cohere, perplexity,
 	// grok, blackbox, openrouter, azure, the OpenAI-compatible presets
 	// (mistral, groq, deepseek, together, fireworks, ollama, vllm,
-	// lmstudio), bedrock, mock (providers/all links them all), or a type
+	// lmstudio), gemini, bedrock, mock (providers/all links them all), or a type
 	// registered with RegisterProviderType.
 	Type string `mapstructure:"type"`
 	// BaseURL overrides the type's default base URL (e.g. a vLLM or Ollama

@@ -24,6 +24,7 @@
 //	import _ "github.com/llmproxy/llmproxy/providers/openai"    // openai, perplexity, grok, blackbox, openrouter
 //	import _ "github.com/llmproxy/llmproxy/providers/anthropic" // anthropic
 //	import _ "github.com/llmproxy/llmproxy/providers/cohere"    // cohere
+//	import _ "github.com/llmproxy/llmproxy/providers/gemini"    // gemini
 //	import _ "github.com/llmproxy/llmproxy/providers/mock"      // mock
 //
 // New's error for a type that is not linked names the import to add.

@@ -71,6 +71,7 @@ var builtinImports = map[string]string{
 	"anthropic":  "github.com/llmproxy/llmproxy/providers/anthropic",
 	"cohere":     "github.com/llmproxy/llmproxy/providers/cohere",
 	"bedrock":    "github.com/llmproxy/llmproxy/providers/bedrock",
+	"gemini":     "github.com/llmproxy/llmproxy/providers/gemini",
 
 	// Azure OpenAI and the OpenAI-compatible presets.
 	"azure":     "github.com/llmproxy/llmproxy/providers/openai",

@@ -20,6 +20,8 @@ var builtins = map[string]string{
 	"mock":       "github.com/llmproxy/llmproxy/providers/mock",
 	"anthropic":  "github.com/llmproxy/llmproxy/providers/anthropic",
 	"cohere":     "github.com/llmproxy/llmproxy/providers/cohere",
+	// Gemini (issue 17).
+	"gemini": "github.com/llmproxy/llmproxy/providers/gemini",
 }
 
 func TestNoAdapterLinked(t *testing.T) {

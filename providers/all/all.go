@@ -2,7 +2,7 @@
 // that a config file may name any built-in type: openai and its flavors
 // (perplexity, grok, openrouter, blackbox, azure, and the presets mistral,
 // groq, deepseek, together, fireworks, ollama, vllm and lmstudio),
-// anthropic, cohere, bedrock and mock.
+// anthropic, cohere, gemini, bedrock and mock.
 // Import it for its side effect:
 //
 //	import _ "github.com/llmproxy/llmproxy/providers/all"
@@ -16,6 +16,7 @@ import (
 	_ "github.com/llmproxy/llmproxy/providers/anthropic"
 	_ "github.com/llmproxy/llmproxy/providers/bedrock"
 	_ "github.com/llmproxy/llmproxy/providers/cohere"
+	_ "github.com/llmproxy/llmproxy/providers/gemini"
 	_ "github.com/llmproxy/llmproxy/providers/mock"
 	_ "github.com/llmproxy/llmproxy/providers/openai"
 )
