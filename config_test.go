@@ -120,6 +120,7 @@ func TestLoadConfig(t *testing.T) {
 					RateLimitChatRPM:        DefaultRateLimitChatRPM,
 					RateLimitCompletionsRPM: DefaultRateLimitCompletionsRPM,
 					RateLimitEmbeddingsRPM:  DefaultRateLimitEmbeddingsRPM,
+					RateLimitResponsesRPM:   DefaultRateLimitResponsesRPM,
 					RequestTimeout:          120*time.Second + 500*time.Millisecond,
 					CircuitBreakerThreshold: 3,
 					CircuitBreakerTimeout:   45 * time.Second,

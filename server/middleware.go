@@ -100,6 +100,8 @@ func (s *server) countRefused(r *http.Request, ri *requestInfo, sw *statusWriter
 		endpoint = endpointCompletions
 	case "/v1/embeddings":
 		endpoint = endpointEmbeddings
+	case "/v1/responses":
+		endpoint = endpointResponses
 	default:
 		return
 	}

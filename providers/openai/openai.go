@@ -63,6 +63,9 @@ type Provider struct {
 	key     string
 	headers map[string]string
 	client  *http.Client
+	// responses reports that the upstream serves the Responses API (see
+	// speaksResponses).
+	responses bool
 }
 
 // New returns a provider for the upstream described by cfg, speaking the
@@ -99,6 +102,7 @@ func New(cfg llmproxy.ProviderConfig, flavor string) (llmproxy.Provider, error) 
 		headers: cfg.CustomHeaders,
 		client:  llmproxy.NewHTTPClient(cfg),
 	}
+	p.responses = speaksResponses(cfg, f, base)
 	switch f.caps {
 	case capsAll:
 		return embeddingProvider{listingProvider{p}}, nil
