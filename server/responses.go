@@ -28,19 +28,12 @@ var responsesFormat = errorFormat{
 	},
 }
 
-// mountResponses adds the Responses routes to mux.
-func (s *server) mountResponses(mux *http.ServeMux, front *responses.Front) {
-	mux.Handle("/v1/responses", withFormat(responsesFormat,
-		only(http.MethodPost, s.auth(s.rateLimit(endpointResponses, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.createResponse(w, r, front)
-		}))))))
-	mux.Handle("/v1/responses/{id}", withFormat(responsesFormat,
-		s.auth(s.rateLimit(endpointResponse, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.responseByID(w, r, front)
-		})))))
+// createResponse answers POST /v1/responses.
+func (s *server) createResponse(front *responses.Front) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.createResponseWith(w, r, front) }
 }
 
-func (s *server) createResponse(w http.ResponseWriter, r *http.Request, front *responses.Front) {
+func (s *server) createResponseWith(w http.ResponseWriter, r *http.Request, front *responses.Front) {
 	body, ok := s.readJSONBody(w, r)
 	if !ok {
 		return
@@ -87,8 +80,13 @@ func setDroppedTools(h http.Header, tools []string) {
 	}
 }
 
-// responseByID answers GET (the stored response) and DELETE.
-func (s *server) responseByID(w http.ResponseWriter, r *http.Request, front *responses.Front) {
+// responseByID answers GET /v1/responses/{id} (the stored response) and
+// DELETE.
+func (s *server) responseByID(front *responses.Front) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.responseByIDWith(w, r, front) }
+}
+
+func (s *server) responseByIDWith(w http.ResponseWriter, r *http.Request, front *responses.Front) {
 	id := r.PathValue("id")
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
