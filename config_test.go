@@ -170,6 +170,7 @@ func TestLoadConfig(t *testing.T) {
 					RateLimitChatRPM:        DefaultRateLimitChatRPM,
 					RateLimitCompletionsRPM: DefaultRateLimitCompletionsRPM,
 					RateLimitEmbeddingsRPM:  DefaultRateLimitEmbeddingsRPM,
+					RateLimitResponsesRPM:   DefaultRateLimitResponsesRPM,
 					RequestTimeout:          DefaultRequestTimeout,
 					CircuitBreakerThreshold: DefaultCircuitBreakerThreshold,
 					CircuitBreakerTimeout:   DefaultCircuitBreakerTimeout,

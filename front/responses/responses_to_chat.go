@@ -230,10 +230,25 @@ func itemsToMessages(items []json.RawMessage, nPrior int) ([]llmproxy.Message, e
 		case "reasoning":
 			// The model's own reasoning, which another model cannot read.
 		default:
+			if hostedItems[it.Type] {
+				continue // the work of a hosted tool, which chat cannot replay
+			}
 			return nil, invalid(param+".type", fmt.Sprintf("input items of type %q cannot be translated for this model's provider, which does not speak the Responses API", it.Type))
 		}
 	}
 	return msgs, nil
+}
+
+// hostedItems are the item types of hosted tools' calls and outputs
+// (which a conversation from a Responses upstream may hold). The
+// translation leaves them out, as it leaves the tools out.
+var hostedItems = map[string]bool{
+	"web_search_call": true, "file_search_call": true, "code_interpreter_call": true,
+	"image_generation_call": true, "computer_call": true, "computer_call_output": true,
+	"local_shell_call": true, "local_shell_call_output": true, "shell_call": true, "shell_call_output": true,
+	"mcp_call": true, "mcp_list_tools": true, "mcp_approval_request": true, "mcp_approval_response": true,
+	"custom_tool_call": true, "custom_tool_call_output": true, "tool_search_call": true, "tool_search_output": true,
+	"apply_patch_call": true, "apply_patch_call_output": true,
 }
 
 // messageItem translates a message item.
