@@ -66,6 +66,17 @@ data: {"id":"chatcmpl-S2","object":"chat.completion.chunk","created":1741570284,
 data: [DONE]
 
 `
+	// chatReasoningStream reasons (DeepSeek's and vLLM's reasoning_content)
+	// before it answers.
+	chatReasoningStream = `data: {"id":"chatcmpl-S4","object":"chat.completion.chunk","created":1741570286,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"role":"assistant","content":null,"reasoning_content":"The user greets."},"logprobs":null,"finish_reason":null}]}
+
+data: {"id":"chatcmpl-S4","object":"chat.completion.chunk","created":1741570286,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"content":null,"reasoning_content":" Greet back."},"logprobs":null,"finish_reason":null}]}
+
+data: {"id":"chatcmpl-S4","object":"chat.completion.chunk","created":1741570286,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"content":"Hi!","reasoning_content":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":9,"total_tokens":14,"completion_tokens_details":{"reasoning_tokens":6}}}
+
+data: [DONE]
+
+`
 	// chatCutStream sends content, then the connection ends without a
 	// finish reason.
 	chatCutStream = `data: {"id":"chatcmpl-S3","object":"chat.completion.chunk","created":1741570285,"model":"gpt-4.1","choices":[{"index":0,"delta":{"role":"assistant","content":"Half an ans"},"logprobs":null,"finish_reason":null}]}
@@ -265,6 +276,8 @@ var eventSchemas = map[string]string{
 	"response.refusal.done":                  "ResponseRefusalDoneEvent",
 	"response.function_call_arguments.delta": "ResponseFunctionCallArgumentsDeltaEvent",
 	"response.function_call_arguments.done":  "ResponseFunctionCallArgumentsDoneEvent",
+	"response.reasoning_text.delta":          "ResponseReasoningTextDeltaEvent",
+	"response.reasoning_text.done":           "ResponseReasoningTextDoneEvent",
 	"response.completed":                     "ResponseCompletedEvent",
 	"response.incomplete":                    "ResponseIncompleteEvent",
 	"response.failed":                        "ResponseFailedEvent",
@@ -427,6 +440,31 @@ func TestResponsesStreamTranslatedToChat(t *testing.T) {
 	var completed struct{ Response json.RawMessage }
 	require.NoError(t, json.Unmarshal(evs[len(evs)-1].data, &completed))
 	checkResponse(t, schemas, completed.Response)
+
+	// An upstream's reasoning becomes a reasoning item before the message.
+	reasoner := newScriptedUpstream(t, chatReasoningStream)
+	ts = responsesProxy(t, chatProvider("reasoner", reasoner.URL))
+	_, evs = readEvents(t, ts, `{"model":"deepseek-reasoner","input":"Hello","stream":true}`)
+	checkEvents(t, schemas, evs)
+	var reasoned struct {
+		Response struct {
+			Output []struct {
+				Type    string
+				Content []struct{ Type, Text string }
+			}
+			Usage struct {
+				OutputTokensDetails struct {
+					ReasoningTokens int `json:"reasoning_tokens"`
+				} `json:"output_tokens_details"`
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(evs[len(evs)-1].data, &reasoned))
+	require.Len(t, reasoned.Response.Output, 2, "%s", evs[len(evs)-1].data)
+	assert.Equal(t, "reasoning", reasoned.Response.Output[0].Type)
+	assert.Equal(t, "The user greets. Greet back.", reasoned.Response.Output[0].Content[0].Text)
+	assert.Equal(t, "Hi!", reasoned.Response.Output[1].Content[0].Text)
+	assert.Equal(t, 6, reasoned.Response.Usage.OutputTokensDetails.ReasoningTokens)
 }
 
 func TestResponsesFunctionCallRoundTrip(t *testing.T) {

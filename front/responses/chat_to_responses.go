@@ -86,6 +86,35 @@ type contentOut struct {
 	Logprobs    json.RawMessage `json:"logprobs,omitempty"`
 }
 
+// reasoningOut is an output reasoning item: the upstream's reasoning text
+// (a chat reasoning_content), with no summary.
+type reasoningOut struct {
+	Type    string         `json:"type"`
+	ID      string         `json:"id"`
+	Summary []any          `json:"summary"`
+	Content []reasoningTxt `json:"content"`
+	Status  string         `json:"status"`
+}
+
+type reasoningTxt struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// reasoningText returns the reasoning of a chat message or delta (its
+// reasoning_content or reasoning member, a string), or "".
+func reasoningText(x llmproxy.Extra) string {
+	for _, k := range [...]string{"reasoning_content", "reasoning"} {
+		if v, ok := x[k]; ok {
+			var s string
+			if json.Unmarshal(v, &s) == nil && s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
 // functionCallOut is an output function call.
 type functionCallOut struct {
 	Type      string `json:"type"`
@@ -199,6 +228,10 @@ func fromChat(r *response, resp *llmproxy.ChatResponse, now time.Time) {
 	if len(resp.Choices) > 0 {
 		ch := &resp.Choices[0]
 		reason = ch.FinishReason
+		if rt := reasoningText(ch.Message.Extra); rt != "" {
+			r.Output = append(r.Output, &reasoningOut{Type: "reasoning", ID: newID("rs"), Summary: []any{},
+				Content: []reasoningTxt{{Type: "reasoning_text", Text: rt}}, Status: "completed"})
+		}
 		var parts []contentOut
 		if text := ch.Message.Content.String(); text != "" {
 			parts = append(parts, textPart(text))

@@ -46,6 +46,8 @@ type streamState struct {
 	msg                 *messageOut
 	text, refusal       string
 	hasText, hasRefusal bool
+	// reasoning is the open reasoning item, or nil.
+	reasoning *reasoningOut
 	// calls are the function_call items by their chat tool call index.
 	calls map[int]*functionCallOut
 
@@ -103,6 +105,9 @@ func (s *streamState) chunk(c *llmproxy.ChatChunk) {
 	}
 	ch := &c.Choices[0]
 	d := &ch.Delta
+	if rt := reasoningText(d.Extra); rt != "" {
+		s.reasoningDelta(rt)
+	}
 	if d.Content != nil && *d.Content != "" {
 		s.textDelta(*d.Content, false)
 	}
@@ -119,6 +124,21 @@ func (s *streamState) chunk(c *llmproxy.ChatChunk) {
 	if ch.FinishReason != nil && *ch.FinishReason != "" {
 		s.reason = *ch.FinishReason
 	}
+}
+
+// reasoningDelta adds reasoning text to the open reasoning item, opening
+// one.
+func (s *streamState) reasoningDelta(t string) {
+	if s.reasoning == nil {
+		s.closeOpen()
+		s.reasoning = &reasoningOut{Type: "reasoning", ID: newID("rs"), Summary: []any{}, Content: []reasoningTxt{}, Status: "in_progress"}
+		s.open = len(s.resp.Output)
+		s.resp.Output = append(s.resp.Output, s.reasoning)
+		s.emit(true, &event{Type: "response.output_item.added", OutputIndex: intp(s.open), Item: s.reasoning})
+		s.reasoning.Content = []reasoningTxt{{Type: "reasoning_text"}}
+	}
+	s.reasoning.Content[0].Text += t
+	s.emit(true, &event{Type: "response.reasoning_text.delta", ItemID: s.reasoning.ID, OutputIndex: intp(s.open), ContentIndex: intp(0), Delta: strp(t)})
 }
 
 // textDelta adds text (or refusal text) to the open message, opening one.
@@ -206,6 +226,11 @@ func (s *streamState) closeOpen() {
 	i := s.open
 	s.open = -1
 	switch it := s.resp.Output[i].(type) {
+	case *reasoningOut:
+		s.emit(true, &event{Type: "response.reasoning_text.done", ItemID: it.ID, OutputIndex: intp(i), ContentIndex: intp(0), Text: strp(it.Content[0].Text)})
+		it.Status = "completed"
+		s.reasoning = nil
+		s.emit(true, &event{Type: "response.output_item.done", OutputIndex: intp(i), Item: it})
 	case *messageOut:
 		if s.hasText {
 			s.emit(true, &event{Type: "response.output_text.done", ItemID: it.ID, OutputIndex: intp(i), ContentIndex: intp(0), Text: strp(s.text), Logprobs: emptyList})

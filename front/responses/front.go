@@ -192,7 +192,16 @@ func nativeOf(t llmproxy.Target) Native {
 func (c *call) nativeRequest(t llmproxy.Target) (*llmproxy.NativeRequest, error) {
 	body := c.req.Body
 	if c.prev != nil && !(c.prev.Upstream && c.prev.Provider == t.Name) {
-		all, err := json.Marshal(append(append([]json.RawMessage(nil), c.prior...), c.items...))
+		var items []json.RawMessage
+		for _, it := range c.prior {
+			// A reasoning item without its encrypted content is only
+			// an id, which this upstream does not know.
+			if gjson.GetBytes(it, "type").Str == "reasoning" && gjson.GetBytes(it, "encrypted_content").Str == "" {
+				continue
+			}
+			items = append(items, it)
+		}
+		all, err := json.Marshal(append(items, c.items...))
 		if err == nil {
 			body, err = sjson.SetRawBytes(body, "input", all)
 		}

@@ -74,6 +74,7 @@ func FuzzStreamTranslator(f *testing.F) {
 	f.Add([]byte(`{"choices":[{"index":0,"delta":{"content":"Hel"}}]}`), []byte(`{"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`))
 	f.Add([]byte(`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{\"a\""}}]}}]}`), []byte(`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"d","function":{"name":"g","arguments":"{}"}},{"index":0,"function":{"arguments":":1}"}}]},"finish_reason":"tool_calls"}]}`))
 	f.Add([]byte(`{"choices":[{"index":0,"delta":{"refusal":"no"}}]}`), []byte(`{"choices":[{"index":0,"delta":{"content":"text after"},"finish_reason":"length"}]}`))
+	f.Add([]byte(`{"choices":[{"index":0,"delta":{"reasoning_content":"think"}}]}`), []byte(`{"choices":[{"index":0,"delta":{"reasoning_content":"more","content":"answer"},"finish_reason":"stop"}]}`))
 	f.Add([]byte(`{"choices":[]}`), []byte(`{"choices":[{"index":0,"delta":{},"finish_reason":"content_filter"}]}`))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		var chunks []*llmproxy.ChatChunk

@@ -26,6 +26,7 @@ func TestToChat(t *testing.T) {
 		{"role":"developer","content":"dev"},
 		{"type":"message","role":"user","content":[{"type":"input_text","text":"look"},{"type":"input_image","image_url":"https://x/img.png","detail":"low"}]},
 		{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAA"},
+		{"type":"web_search_call","id":"ws_1","status":"completed","action":{"type":"search","query":"q"}},
 		{"type":"message","role":"assistant","content":[{"type":"output_text","text":"calling"}]},
 		{"type":"function_call","call_id":"c1","name":"f","arguments":"{\"a\":1}"},
 		{"type":"function_call","call_id":"c2","name":"g","arguments":"{}"},
@@ -75,6 +76,7 @@ func TestFromChat(t *testing.T) {
 	refusal := "I can't."
 	resp := &llmproxy.ChatResponse{Model: "up-model", Choices: []llmproxy.Choice{{
 		Message: llmproxy.Message{Role: "assistant", Content: llmproxy.Text("partial"), Refusal: &refusal,
+			Extra:     llmproxy.Extra{"reasoning_content": json.RawMessage(`"hmm"`)},
 			ToolCalls: llmproxy.ToolCalls{{ID: "call_1", Type: "function", Function: llmproxy.FunctionCall{Name: "f", Arguments: "{}"}}}},
 		FinishReason: "length",
 	}}, Usage: &llmproxy.Usage{PromptTokens: 3, CompletionTokens: 4, CompletionTokensDetails: &llmproxy.TokenDetails{ReasoningTokens: 2}}}
@@ -91,11 +93,12 @@ func TestFromChat(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &got))
 	assert.Equal(t, "incomplete", got.Status)
 	assert.Equal(t, "max_output_tokens", got.IncompleteDetails.Reason)
-	require.Len(t, got.Output, 2)
-	assert.Equal(t, "message", got.Output[0]["type"])
-	assert.Len(t, got.Output[0]["content"], 2, "text and refusal")
-	assert.Equal(t, "function_call", got.Output[1]["type"])
-	assert.Equal(t, "call_1", got.Output[1]["call_id"])
+	require.Len(t, got.Output, 3)
+	assert.Equal(t, "reasoning", got.Output[0]["type"])
+	assert.Equal(t, "message", got.Output[1]["type"])
+	assert.Len(t, got.Output[1]["content"], 2, "text and refusal")
+	assert.Equal(t, "function_call", got.Output[2]["type"])
+	assert.Equal(t, "call_1", got.Output[2]["call_id"])
 	assert.EqualValues(t, 7, got.Usage["total_tokens"])
 	assert.EqualValues(t, 2, got.Usage["output_tokens_details"].(map[string]any)["reasoning_tokens"])
 }
