@@ -280,7 +280,7 @@ func setCORS(h http.Header, origin string, allowed []string) bool {
 	} else {
 		h.Set("Access-Control-Allow-Origin", origin)
 	}
-	h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, Retry-After, "+
+	h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, X-LLMProxy-Dropped-Tools, Retry-After, "+
 		"X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset")
 	return true
 }
