@@ -683,6 +683,19 @@ func TestResponsesPreviousResponseAcrossReplicas(t *testing.T) {
 	_, err = cb.Responses.Get(t.Context(), unstored.ID, responses.ResponseGetParams{})
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusNotFound, apiErr.StatusCode)
+
+	// Without Redis, a continuation cannot be resolved (503, nothing sent
+	// upstream), while a new response is still answered (and the failed
+	// store logged).
+	redis.Stop()
+	calls = up.calls()
+	r := postJSON(t, a.Server, "/v1/responses", `{"model":"gpt-4.1","input":"hi","previous_response_id":"`+second.ID+`"}`)
+	assert.Equal(t, http.StatusServiceUnavailable, r.status, "body: %s", r.body)
+	errorEnvelope(t, r)
+	assert.Equal(t, calls, up.calls())
+	r = postJSON(t, a.Server, "/v1/responses", `{"model":"gpt-4.1","input":"hi"}`)
+	assert.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	assert.Contains(t, a.logs.String(), "could not store a response")
 }
 
 func TestResponsesPassThrough(t *testing.T) {
