@@ -65,6 +65,11 @@ type Config struct {
 	RateLimitChatRPM        int `mapstructure:"rate_limit_chat_rpm"`
 	RateLimitCompletionsRPM int `mapstructure:"rate_limit_completions_rpm"`
 	RateLimitEmbeddingsRPM  int `mapstructure:"rate_limit_embeddings_rpm"`
+	// RateLimitResponsesRPM is the requests a client may make per minute to
+	// POST /v1/responses (the Responses front), on top of the global
+	// limit; 0 means no limit. A config file that does not set it gets
+	// DefaultRateLimitResponsesRPM (100); in Go, 0 stays 0.
+	RateLimitResponsesRPM int `mapstructure:"rate_limit_responses_rpm"`
 	// TrustedProxies lists the reverse proxies (IP addresses or CIDR
 	// ranges) whose X-Forwarded-For names the client for the rate limits.
 	// Empty means the peer address of the connection is the client and
@@ -84,6 +89,15 @@ type Config struct {
 	// "llmproxy:". Deployments sharing one Redis server need different
 	// prefixes; the replicas of one deployment need the same.
 	RedisKeyPrefix string `mapstructure:"redis_key_prefix"`
+
+	// Responses front (front/responses): the responses it serves are kept
+	// for previous_response_id and GET/DELETE /v1/responses/{id}, in Redis
+	// when redis_url is set (shared by the replicas), else in memory.
+	// ResponsesStoreSize bounds the responses kept in memory; 0 means
+	// DefaultResponsesStoreSize (10000). ResponsesStoreTTL is how long a
+	// response is kept; 0 means DefaultResponsesStoreTTL (24 h).
+	ResponsesStoreSize int           `mapstructure:"responses_store_size"`
+	ResponsesStoreTTL  time.Duration `mapstructure:"responses_store_ttl"`
 
 	// RequestTimeout bounds a whole request, retries and failover included;
 	// default 300 s.
@@ -225,6 +239,14 @@ type ProviderConfig struct {
 	// "search_document".
 	EmbeddingInputType string `mapstructure:"embedding_input_type"`
 
+	// ResponsesAPI says whether the upstream serves the OpenAI Responses
+	// API (POST /responses), to which the Responses front then passes
+	// requests through as they came instead of translating them to chat.
+	// nil means the adapter's default: true for type openai at OpenAI's
+	// own base URL, false for every other server (set it to true for a
+	// compatible server that has the API). Only the openai adapter's types
+	// use it.
+	ResponsesAPI *bool `mapstructure:"responses_api"`
 	// Azure OpenAI (type azure; see docs/azure-and-presets.md).
 	// APIVersion is the api-version of the requests: a dated version
 	// ("2024-10-21", the default with Deployments, is the latest GA one),
@@ -359,6 +381,13 @@ const (
 	DefaultRateLimitChatRPM        = 100
 	DefaultRateLimitCompletionsRPM = 100
 	DefaultRateLimitEmbeddingsRPM  = 200
+	DefaultRateLimitResponsesRPM   = 100
+)
+
+// Defaults of the Responses front's store (see Config.ResponsesStoreSize).
+const (
+	DefaultResponsesStoreSize = 10000
+	DefaultResponsesStoreTTL  = 24 * time.Hour
 )
 
 // applyFileDefaults gives the per-endpoint rate limits that neither the
@@ -373,6 +402,7 @@ func (c *Config) applyFileDefaults(isSet func(key string) bool) {
 		{"rate_limit_chat_rpm", &c.RateLimitChatRPM, DefaultRateLimitChatRPM},
 		{"rate_limit_completions_rpm", &c.RateLimitCompletionsRPM, DefaultRateLimitCompletionsRPM},
 		{"rate_limit_embeddings_rpm", &c.RateLimitEmbeddingsRPM, DefaultRateLimitEmbeddingsRPM},
+		{"rate_limit_responses_rpm", &c.RateLimitResponsesRPM, DefaultRateLimitResponsesRPM},
 	} {
 		if !isSet(d.key) {
 			*d.v = d.def
@@ -504,6 +534,8 @@ func (c *Config) Validate() error {
 		{"rate_limit_chat_rpm", c.RateLimitChatRPM},
 		{"rate_limit_completions_rpm", c.RateLimitCompletionsRPM},
 		{"rate_limit_embeddings_rpm", c.RateLimitEmbeddingsRPM},
+		{"rate_limit_responses_rpm", c.RateLimitResponsesRPM},
+		{"responses_store_size", c.ResponsesStoreSize},
 	} {
 		if l.v < 0 {
 			bad(l.name, "must be >= 0, got %d", l.v)
@@ -533,6 +565,7 @@ func (c *Config) Validate() error {
 		{"circuit_breaker_timeout", c.CircuitBreakerTimeout},
 		{"health_check_interval", c.HealthCheckInterval},
 		{"retry_budget_window", c.RetryBudgetWindow},
+		{"responses_store_ttl", c.ResponsesStoreTTL},
 	} {
 		if d.v < 0 {
 			bad(d.name, "must be a positive number of seconds, got %v", d.v.Seconds())

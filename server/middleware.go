@@ -100,6 +100,8 @@ func (s *server) countRefused(r *http.Request, ri *requestInfo, sw *statusWriter
 		endpoint = endpointCompletions
 	case "/v1/embeddings":
 		endpoint = endpointEmbeddings
+	case "/v1/responses":
+		endpoint = endpointResponses
 	default:
 		return
 	}
@@ -278,7 +280,7 @@ func setCORS(h http.Header, origin string, allowed []string) bool {
 	} else {
 		h.Set("Access-Control-Allow-Origin", origin)
 	}
-	h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, X-LLMProxy-Model, Retry-After, "+
+	h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, X-LLMProxy-Model, X-LLMProxy-Dropped-Tools, Retry-After, "+
 		"X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset")
 	return true
 }

@@ -33,6 +33,10 @@ const (
 	endpointCompletions = "completions"
 	endpointEmbeddings  = "embeddings"
 	endpointModels      = "models"
+	// endpointResponses is POST /v1/responses; endpointResponse, GET and
+	// DELETE /v1/responses/{id}, has only the global limit.
+	endpointResponses = "responses"
+	endpointResponse  = "response"
 )
 
 // rateLimit wraps next with the client's limits: the endpoint's own
@@ -244,6 +248,7 @@ func isTrusted(a netip.Addr, prefixes []netip.Prefix) bool {
 // from; a reload that changes it rebuilds them.
 type limitConfig struct {
 	chat, completions, embeddings int
+	responses                     int
 	global                        int
 	window                        time.Duration
 	redisURL                      string
@@ -254,7 +259,8 @@ type limitConfig struct {
 func limitConfigOf(cfg llmproxy.Config) limitConfig {
 	return limitConfig{
 		chat: cfg.RateLimitChatRPM, completions: cfg.RateLimitCompletionsRPM, embeddings: cfg.RateLimitEmbeddingsRPM,
-		global: cfg.RateLimitRPM, window: cfg.RateLimitWindow,
+		responses: cfg.RateLimitResponsesRPM,
+		global:    cfg.RateLimitRPM, window: cfg.RateLimitWindow,
 		redisURL: cfg.RedisURL.Reveal(), failClosed: cfg.RedisFailClosed, keyPrefix: cfg.RedisKeyPrefix,
 	}
 }
@@ -338,7 +344,7 @@ func buildLimitSet(c limitConfig, p *llmproxy.Proxy, log *slog.Logger) *limitSet
 		}
 		return st
 	}
-	for name, rpm := range map[string]int{endpointChat: c.chat, endpointCompletions: c.completions, endpointEmbeddings: c.embeddings} {
+	for name, rpm := range map[string]int{endpointChat: c.chat, endpointCompletions: c.completions, endpointEmbeddings: c.embeddings, endpointResponses: c.responses} {
 		if st := newStore(name, rpm, time.Minute); st != nil {
 			ls.endpoint[name] = st
 		}

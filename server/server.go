@@ -2,6 +2,7 @@
 // the OpenAI-compatible endpoints and the proxy's operational endpoints:
 //
 //	POST /v1/chat/completions   POST /v1/completions   POST /v1/embeddings
+//	POST /v1/responses          GET, DELETE /v1/responses/{id}
 //	GET  /v1/models             GET  /providers        GET  /metrics
 //	GET  /health
 //
@@ -26,6 +27,7 @@ import (
 	"net/http"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/front/responses"
 )
 
 // DefaultMaxBodyBytes is the default limit of a request body: 10 MiB.
@@ -80,6 +82,10 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	mux.Handle("/v1/chat/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointChat, http.HandlerFunc(s.chat)))))
 	mux.Handle("/v1/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointCompletions, http.HandlerFunc(s.completions)))))
 	mux.Handle("/v1/embeddings", only(http.MethodPost, s.auth(s.rateLimit(endpointEmbeddings, http.HandlerFunc(s.embeddings)))))
+	// The Responses front (see responses.go).
+	front := responses.New(p, responses.Options{Logger: s.log})
+	mux.Handle("/v1/responses", withFormat(responsesFormat, only(http.MethodPost, s.auth(s.rateLimit(endpointResponses, s.createResponse(front))))))
+	mux.Handle("/v1/responses/{id}", withFormat(responsesFormat, s.auth(s.rateLimit(endpointResponse, s.responseByID(front)))))
 	mux.Handle("/v1/models", only(http.MethodGet, s.auth(s.rateLimit(endpointModels, http.HandlerFunc(s.models)))))
 	mux.Handle("/providers", only(http.MethodGet, s.auth(http.HandlerFunc(s.providers))))
 	mux.Handle("/metrics", only(http.MethodGet, s.auth(http.HandlerFunc(s.metrics))))

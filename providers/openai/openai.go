@@ -84,6 +84,9 @@ type Provider struct {
 	// azure routes the requests of an Azure OpenAI provider; nil for
 	// the other flavors.
 	azure *azureRoutes
+	// responses reports that the upstream serves the Responses API (see
+	// speaksResponses).
+	responses bool
 }
 
 // New returns a provider for the upstream described by cfg, speaking the
@@ -132,6 +135,7 @@ func New(cfg llmproxy.ProviderConfig, flavor string) (llmproxy.Provider, error) 
 		p.streamUsage = p.azure.streamUsage()
 	}
 	cat := catalogProvider{p}
+	p.responses = speaksResponses(cfg, f, base)
 	switch f.caps {
 	case capsAll:
 		return embeddingProvider{listingProvider{cat}}, nil

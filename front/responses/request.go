@@ -1,0 +1,154 @@
+package responses
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/llmproxy/llmproxy"
+)
+
+// Request is a client's POST /v1/responses request as its bytes, with the
+// members the front reads to route it. A provider that speaks the Responses
+// API gets Body as it came (see Native); the others get it translated to a
+// chat request.
+type Request struct {
+	// Model is the "model" member of Body.
+	Model string
+	// Stream is the "stream" member of Body (false when absent or null).
+	Stream bool
+	// Store is false when Body says "store": false; absent or null means
+	// true, as for OpenAI.
+	Store bool
+	// PreviousResponseID is the "previous_response_id" member of Body, or
+	// "".
+	PreviousResponseID string
+	// Body is the request as the client sent it: a JSON object. It must
+	// not be modified.
+	Body []byte
+}
+
+// ReadRequest reads a client's Responses request: body must be a JSON
+// object (valid UTF-8) with a non-empty string "model" and an "input" that
+// is a string or an array; "stream" and "store" must be booleans,
+// "previous_response_id" a string, when they are given (null counts as
+// absent), and none of these members may be given twice. The other members
+// are checked when the request is translated (see the translation's
+// errors), or by the upstream when it passes through. Failures are
+// *llmproxy.Error values of kind KindInvalidRequest naming the member. The
+// request keeps body, which the caller must not modify afterwards.
+func ReadRequest(body []byte) (*Request, error) {
+	if !utf8.Valid(body) || !gjson.ValidBytes(body) {
+		msg := "the request body is not valid UTF-8 JSON"
+		var syn *json.SyntaxError
+		if err := json.Unmarshal(body, new(any)); errors.As(err, &syn) {
+			msg = fmt.Sprintf("the request body is not valid JSON: %s (at byte %d)", syn.Error(), syn.Offset)
+		}
+		return nil, &llmproxy.Error{Kind: llmproxy.KindInvalidRequest, Code: "invalid_json", Message: msg}
+	}
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return nil, &llmproxy.Error{Kind: llmproxy.KindInvalidRequest, Code: "invalid_json",
+			Message: "the request body must be a JSON object, not " + jsonKind(root)}
+	}
+	var model, input, stream, store, prev gjson.Result
+	dup := ""
+	root.ForEach(func(k, v gjson.Result) bool {
+		var m *gjson.Result
+		switch k.Str {
+		case "model":
+			m = &model
+		case "input":
+			m = &input
+		case "stream":
+			m = &stream
+		case "store":
+			m = &store
+		case "previous_response_id":
+			m = &prev
+		default:
+			return true
+		}
+		if m.Exists() {
+			dup = k.Str
+			return false
+		}
+		*m = v
+		return true
+	})
+	if dup != "" {
+		return nil, invalid(dup, dup+" is given more than once")
+	}
+	r := &Request{Body: body, Store: true}
+	switch {
+	case model.Exists() && model.Type != gjson.String && model.Type != gjson.Null:
+		return nil, wrongType("model", "a string", model)
+	case model.Str == "":
+		return nil, invalid("model", "you must provide a model parameter")
+	}
+	r.Model = model.Str
+	switch {
+	case input.Type == gjson.String, input.IsArray():
+	case input.Type == gjson.Null:
+		return nil, invalid("input", "you must provide input: a string or an array of input items")
+	default:
+		return nil, wrongType("input", "a string or an array", input)
+	}
+	var err error
+	if r.Stream, err = optionalBool(stream, "stream", false); err != nil {
+		return nil, err
+	}
+	if r.Store, err = optionalBool(store, "store", true); err != nil {
+		return nil, err
+	}
+	switch prev.Type {
+	case gjson.Null:
+	case gjson.String:
+		r.PreviousResponseID = prev.Str
+	default:
+		return nil, wrongType("previous_response_id", "a string", prev)
+	}
+	return r, nil
+}
+
+// optionalBool reads a boolean member that may be absent or null (def).
+func optionalBool(v gjson.Result, name string, def bool) (bool, error) {
+	switch v.Type {
+	case gjson.Null:
+		return def, nil
+	case gjson.True, gjson.False:
+		return v.Bool(), nil
+	}
+	return false, wrongType(name, "a boolean", v)
+}
+
+// invalid is the error of an invalid member of a request.
+func invalid(param, msg string) *llmproxy.Error {
+	return &llmproxy.Error{Kind: llmproxy.KindInvalidRequest, Param: param, Message: msg}
+}
+
+// wrongType is the error of a member of the wrong type.
+func wrongType(name, want string, got gjson.Result) *llmproxy.Error {
+	return &llmproxy.Error{Kind: llmproxy.KindInvalidRequest, Code: "invalid_json", Param: name,
+		Message: name + " has the wrong type: expected " + want + ", got " + jsonKind(got)}
+}
+
+// jsonKind names the JSON type of v as encoding/json's errors do.
+func jsonKind(v gjson.Result) string {
+	switch {
+	case v.IsObject():
+		return "object"
+	case v.IsArray():
+		return "array"
+	case v.Type == gjson.String:
+		return "string"
+	case v.Type == gjson.Number:
+		return "number"
+	case v.Type == gjson.True, v.Type == gjson.False:
+		return "bool"
+	}
+	return "null"
+}
