@@ -41,6 +41,13 @@ type Proxy struct {
 	redis    *ratelimit.Redis
 	redisURL Secret
 
+	// Client keys (keys.go): the counters of their budgets and tokens,
+	// their rpm limits, their metrics, and the pricing hook.
+	usage     ratelimit.UsageStore
+	keyLimits *ratelimit.ProviderLimits
+	keyRec    keyRecorder
+	costFunc  CostFunc
+
 	// monitorCtx is the parent of every health monitor's context; Close
 	// cancels it (stopMonitors) and waits for monitors.
 	monitorCtx   context.Context
@@ -59,6 +66,8 @@ type state struct {
 	upstreams []*upstream // enabled providers, ordered by priority then config order
 	byName    map[string]*upstream
 	budget    *retryBudget
+	keys      *keyTable
+	prices    *priceTable
 }
 
 // Option configures a Proxy beyond its Config.
@@ -119,6 +128,12 @@ func New(cfg Config, opts ...Option) (*Proxy, error) {
 		}
 	}
 	p.limits = ratelimit.NewProviderLimits(p.redis)
+	p.keyLimits = ratelimit.NewLimits(p.redis, "key")
+	if p.redis != nil {
+		p.usage = p.redis.Usage()
+	} else {
+		p.usage = ratelimit.NewMemoryUsage()
+	}
 	p.monitorCtx, p.stopMonitors = context.WithCancel(context.Background())
 	st, err := p.build(cfg, nil)
 	if err != nil {
@@ -215,6 +230,12 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 		cfg:    cfg,
 		byName: make(map[string]*upstream, len(cfg.Providers)),
 		budget: newRetryBudget(cfg.RetryBudgetPercent, cfg.RetryBudgetWindow),
+		prices: newPriceTable(cfg.Pricing),
+	}
+	var unsetKeys []string
+	st.keys, unsetKeys = newKeyTable(&cfg)
+	if len(unsetKeys) > 0 {
+		p.logger.Warn("client keys disabled: none of their key_env variables is set", "keys", unsetKeys)
 	}
 	var noKey, noKeyVars []string
 	for i, pc := range cfg.Providers {
@@ -316,6 +337,9 @@ func (p *Proxy) SharedRedis(url string) *ratelimit.Redis {
 func (p *Proxy) closeShared() {
 	if p.limits != nil {
 		_ = p.limits.Close()
+	}
+	if p.keyLimits != nil {
+		_ = p.keyLimits.Close()
 	}
 	if p.redis != nil {
 		_ = p.redis.Close()
