@@ -52,6 +52,10 @@ type KeyConfig struct {
 	BudgetPeriod string `mapstructure:"budget_period"`
 }
 
+// AuthEnabled reports whether clients must present a key: api_keys or
+// keys is set.
+func (c *Config) AuthEnabled() bool { return len(c.APIKeys) > 0 || len(c.Keys) > 0 }
+
 // The calendar budget periods.
 const (
 	BudgetDaily   = "daily"

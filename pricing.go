@@ -4,6 +4,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // ModelPrice is the price of a model in US dollars per million tokens (a
@@ -151,6 +153,22 @@ func (l *priceList) match(model string) (ModelPrice, bool) {
 // looked up in the defaults too.
 type priceTable struct {
 	config *priceList
+
+	// cache remembers the lookups of up to maxPriceCache (type, model)
+	// pairs, so that a request does not match every glob again.
+	cache  sync.Map // priceKey -> priceHit
+	cached atomic.Int32
+}
+
+// maxPriceCache bounds the lookups a priceTable remembers: model names
+// come from clients.
+const maxPriceCache = 1000
+
+type priceKey struct{ typ, model string }
+
+type priceHit struct {
+	price ModelPrice
+	ok    bool
 }
 
 // defaultLists holds the shipped defaults by provider type, and all of
@@ -179,6 +197,22 @@ func newPriceTable(cfg map[string]ModelPrice) *priceTable {
 
 // lookup returns the price of model answered by a provider of type typ.
 func (t *priceTable) lookup(typ, model string) (ModelPrice, bool) {
+	k := priceKey{typ, model}
+	if v, ok := t.cache.Load(k); ok {
+		h := v.(priceHit)
+		return h.price, h.ok
+	}
+	pr, ok := t.find(typ, model)
+	if t.cached.Load() < maxPriceCache {
+		if _, loaded := t.cache.LoadOrStore(k, priceHit{pr, ok}); !loaded {
+			t.cached.Add(1)
+		}
+	}
+	return pr, ok
+}
+
+// find is lookup without the cache.
+func (t *priceTable) find(typ, model string) (ModelPrice, bool) {
 	if pr, ok := t.config.match(model); ok {
 		return pr, true
 	}
@@ -198,7 +232,7 @@ func (t *priceTable) lookup(typ, model string) (ModelPrice, bool) {
 // provider of type typ (see DefaultPricesDate for when they were taken),
 // without any configured pricing.
 func DefaultPrice(typ, model string) (ModelPrice, bool) {
-	return (&priceTable{}).lookup(typ, model)
+	return (&priceTable{}).find(typ, model)
 }
 
 // Cost prices the usage u of a request that provider (a configured name)

@@ -312,7 +312,7 @@ func setCORS(h http.Header, origin string, allowed []string) bool {
 func (s *server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cfg := s.p.Config()
-		if len(cfg.APIKeys) == 0 && len(cfg.Keys) == 0 {
+		if !cfg.AuthEnabled() {
 			next.ServeHTTP(w, r)
 			return
 		}
