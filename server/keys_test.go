@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -172,8 +173,8 @@ func TestKeyModelNotAllowed(t *testing.T) {
 	_, apiErr = ask(t, srv.Server, "sk-nope", "gpt-test-a1")
 	require.NotNil(t, apiErr)
 	assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
+	waitLog(t, srv.logs, func() bool { return strings.Count(srv.logs.String(), `"key":"team-a"`) >= 2 })
 	assert.NotContains(t, srv.logs.String(), "sk-team-a", "the key never reaches the log")
-	assert.Contains(t, srv.logs.String(), `"key":"team-a"`, "the access log names the key")
 }
 
 func TestKeyBudgetExceeded(t *testing.T) {
@@ -440,4 +441,72 @@ func TestKeyLimitsSharedInRedis(t *testing.T) {
 		return
 	}
 	t.Fatal("three runs each crossed a minute")
+}
+
+func TestKeyRPMAndAdmin(t *testing.T) {
+	up := startUsageUpstream(t, false)
+	srv := startKeysServer(t, keysConfig(up,
+		llmproxy.KeyConfig{Name: "team-rpm", Key: "sk-team-rpm", RPM: 2},
+		llmproxy.KeyConfig{Name: "ops", Key: "sk-ops"},
+	))
+	cfg := srv.proxy.Config()
+	cfg.AdminKeys = []string{"ops"}
+	require.NoError(t, srv.proxy.Reload(cfg))
+
+	for i := range 2 {
+		h, apiErr := askHeaders(t, srv.Server, "sk-team-rpm", "gpt-test", false)
+		require.Nil(t, apiErr, "request %d", i)
+		assert.Equal(t, "2", h.Get("X-RateLimit-Limit"))
+		assert.Equal(t, strconv.Itoa(1-i), h.Get("X-RateLimit-Remaining"))
+	}
+	h, apiErr := askHeaders(t, srv.Server, "sk-team-rpm", "gpt-test", false)
+	require.NotNil(t, apiErr)
+	assert.Equal(t, http.StatusTooManyRequests, apiErr.StatusCode)
+	assert.Equal(t, "rate_limit_exceeded", apiErr.Code)
+	assert.Contains(t, apiErr.Message, "team-rpm")
+	assert.NotEmpty(t, h.Get("Retry-After"))
+	assert.Equal(t, "0", h.Get("X-RateLimit-Remaining"))
+	assert.EqualValues(t, 2, up.calls.Load())
+
+	r := do(t, srv.Server, http.MethodGet, "/admin/keys", "", "Authorization", "Bearer sk-team-rpm")
+	assert.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
+	r = do(t, srv.Server, http.MethodGet, "/admin/keys", "", "Authorization", "Bearer sk-ops")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var list struct {
+		Data []llmproxy.KeyUsage `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &list))
+	require.Len(t, list.Data, 2)
+	assert.Equal(t, "team-rpm", list.Data[0].Name)
+	assert.InDelta(t, 2*upCost, list.Data[0].SpendUSD, 1e-9)
+	assert.Equal(t, 2, list.Data[0].RPM)
+	assert.Nil(t, list.Data[0].RemainingUSD, "no budget")
+	assert.Equal(t, "ops", list.Data[1].Name)
+}
+
+func TestKeyStreamCost(t *testing.T) {
+	up := startUsageUpstream(t, false)
+	srv := startKeysServer(t, keysConfig(up, llmproxy.KeyConfig{Name: "team-s", Key: "sk-team-s"}))
+	c := newOpenAIClient(srv.Server, "sk-team-s")
+	st := c.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
+		Model: "gpt-test", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+	})
+	last := ""
+	for st.Next() {
+		last = st.Current().RawJSON()
+	}
+	require.NoError(t, st.Err())
+	require.NoError(t, st.Close())
+	var chunk struct {
+		Info struct {
+			Cost *float64 `json:"cost_usd"`
+		} `json:"_proxy_info"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(last), &chunk), last)
+	require.NotNil(t, chunk.Info.Cost, "the last chunk's _proxy_info has the stream's cost: %s", last)
+	assert.InDelta(t, upCost, *chunk.Info.Cost, 1e-12)
+	assert.InDelta(t, upCost, keyUsage(t, srv.Server, "sk-team-s").SpendUSD, 1e-12, "a stream is charged when it ends")
+	// The access log line is written once the handler returns, which may
+	// be after the client read the end of the stream.
+	waitLog(t, srv.logs, func() bool { return strings.Contains(srv.logs.String(), `"cost_usd":0.002`) })
 }
