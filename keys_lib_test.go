@@ -2,6 +2,7 @@ package llmproxy_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -43,4 +44,36 @@ func TestWithClientLibrary(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, 1)
 	assert.InDelta(t, *resp.ProxyInfo.CostUSD, all[0].SpendUSD, 1e-9)
+}
+
+// A library caller makes its requests count for a key of Config.Keys with
+// WithClient: the key's policy applies and its spend is counted.
+func ExampleWithClient() {
+	p, err := llmproxy.New(llmproxy.Config{
+		Keys:      []llmproxy.KeyConfig{{Name: "team-a", Key: "sk-team-a", Models: []string{"mock-*"}, BudgetUSD: 0.01}},
+		Pricing:   map[string]llmproxy.ModelPrice{"mock-*": {Input: 1000, Output: 1000}}, // $0.001 a token
+		Providers: []llmproxy.ProviderConfig{{Name: "mock", Type: "mock"}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close()
+	ctx := llmproxy.WithClient(context.Background(), "team-a")
+	req := &llmproxy.ChatRequest{Model: "mock-1", Messages: []llmproxy.Message{{Role: "user", Content: llmproxy.Text("Hello, proxy")}}}
+	for range 3 {
+		resp, err := p.ChatCompletion(ctx, req)
+		if err != nil {
+			fmt.Println(llmproxy.AsError(err).Code)
+			continue
+		}
+		fmt.Printf("%d tokens, $%.3f\n", resp.Usage.TotalTokens, *resp.ProxyInfo.CostUSD)
+	}
+	u, _ := p.KeyUsage(ctx, "team-a")
+	fmt.Printf("spent $%.3f of $%.2f\n", u.SpendUSD, u.BudgetUSD)
+	// Output:
+	// 7 tokens, $0.007
+	// 7 tokens, $0.007
+	// budget_exceeded
+	// spent $0.014 of $0.01
 }
