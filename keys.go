@@ -443,7 +443,7 @@ func (p *Proxy) keyUsage(ctx context.Context, pol *keyPolicy) (KeyUsage, error) 
 	}
 	spend, tokens, err := p.usage.Read(ctx, spendKey, tokensKey)
 	if err != nil {
-		return KeyUsage{}, AsError(errLimiterUnavailable(err))
+		return KeyUsage{}, errLimiterUnavailable(err)
 	}
 	models := pol.models
 	if models == nil {

@@ -431,9 +431,15 @@ func (p *Proxy) Embeddings(ctx context.Context, req *EmbeddingRequest) (*Embeddi
 // Models returns the union of the models the enabled providers serve: each
 // provider's own list (ModelLister) filtered by its configured models, or,
 // for providers that cannot list, the configured names that are not globs.
-// A model served by several providers appears once.
+// A model served by several providers appears once. For a request made
+// for a key with a model list (WithClient, KeyConfig.Models), only the
+// models the key may use are listed.
 func (p *Proxy) Models(ctx context.Context) (*ModelList, error) {
 	st := p.state.Load()
+	var pol *keyPolicy
+	if c := clientOf(ctx); c != nil {
+		pol = st.keys.byName[c.name]
+	}
 	lists := make([][]Model, len(st.upstreams))
 	var wg sync.WaitGroup
 	for i, u := range st.upstreams {
@@ -444,7 +450,7 @@ func (p *Proxy) Models(ctx context.Context) (*ModelList, error) {
 	seen := map[string]bool{}
 	for _, l := range lists {
 		for _, m := range l {
-			if !seen[m.ID] {
+			if !seen[m.ID] && (pol == nil || pol.allows(m.ID)) {
 				seen[m.ID] = true
 				out.Data = append(out.Data, m)
 			}

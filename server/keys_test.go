@@ -153,7 +153,10 @@ func keyUsage(t *testing.T, srv *httptest.Server, key string) llmproxy.KeyUsage 
 
 func TestKeyModelNotAllowed(t *testing.T) {
 	up := startUsageUpstream(t, false)
-	srv := startKeysServer(t, keysConfig(up, llmproxy.KeyConfig{Name: "team-a", Key: "sk-team-a", Models: []string{"gpt-test-a*"}}))
+	cfg := keysConfig(up, llmproxy.KeyConfig{Name: "team-a", Key: "sk-team-a", Models: []string{"gpt-test-a*"}})
+	// A second provider whose models GET /v1/models lists; "up" serves any.
+	cfg.Providers = append(cfg.Providers, llmproxy.ProviderConfig{Name: "m", Type: "mock", Models: []string{"mock-1", "gpt-test-a9"}, Priority: 2})
+	srv := startKeysServer(t, cfg)
 
 	cost, apiErr := ask(t, srv.Server, "sk-team-a", "gpt-test-a1")
 	require.Nil(t, apiErr)
@@ -168,6 +171,12 @@ func TestKeyModelNotAllowed(t *testing.T) {
 	assert.NotContains(t, apiErr.Message, "sk-team-a", "never the key itself")
 	assert.Equal(t, "false", apiErr.Response.Header.Get("X-Should-Retry"))
 	assert.EqualValues(t, 1, up.calls.Load(), "the refused request never reached the upstream")
+
+	// GET /v1/models lists only the models the key may use.
+	r := do(t, srv.Server, http.MethodGet, "/v1/models", "", "Authorization", "Bearer sk-team-a")
+	require.Equal(t, http.StatusOK, r.status)
+	assert.NotContains(t, string(r.body), "mock-1")
+	assert.Contains(t, string(r.body), "gpt-test-a9")
 
 	// A wrong key is still refused, and a key of keys authenticates.
 	_, apiErr = ask(t, srv.Server, "sk-nope", "gpt-test-a1")
