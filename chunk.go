@@ -59,6 +59,8 @@ func (c *ChatChunk) HasContent() bool {
 // chunkUsage returns the chunk's usage, if any.
 func (c *ChatChunk) chunkUsage() *Usage { return c.Usage }
 
+func (c *ChatChunk) chunkModel() string { return c.Model }
+
 // Finished reports whether the chunk belongs to the end of a stream: a
 // choice of it has a finish reason, or it has no choices at all (a usage
 // chunk).
@@ -145,6 +147,8 @@ func (r *CompletionResponse) HasContent() bool {
 }
 
 func (r *CompletionResponse) chunkUsage() *Usage { return r.Usage }
+
+func (r *CompletionResponse) chunkModel() string { return r.Model }
 
 // Finished reports whether the chunk belongs to the end of a stream (see
 // ChatChunk.Finished).

@@ -164,6 +164,18 @@ type Config struct {
 	// place) or the alias's own name, which then means the concrete model
 	// of that name. Map keys keep their case in a config file.
 	ModelAliases map[string][]string `mapstructure:"model_aliases"`
+	// Team keys, budgets and pricing (docs/keys.md).
+
+	// Keys are client keys with a policy (models, rpm, tpm, budget); they
+	// are accepted beside APIKeys, which are keys without one. Setting
+	// either turns authentication on.
+	Keys []KeyConfig `mapstructure:"keys"`
+	// AdminKeys names the Keys that may read every key's usage (GET
+	// /admin/keys).
+	AdminKeys []string `mapstructure:"admin_keys"`
+	// Pricing prices models by glob, over the shipped defaults (see
+	// ModelPrice, DefaultPricesDate).
+	Pricing map[string]ModelPrice `mapstructure:"pricing"`
 }
 
 // ProviderConfig configures one upstream provider.
@@ -460,6 +472,13 @@ func (c Config) withDefaults() Config {
 		ps[i] = p.withDefaults()
 	}
 	c.Providers = ps
+	if c.Keys != nil {
+		ks := make([]KeyConfig, len(c.Keys))
+		for i, k := range c.Keys {
+			ks[i] = k.withDefaults()
+		}
+		c.Keys = ks
+	}
 	return c
 }
 
@@ -595,6 +614,7 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("api_keys[%d]", i), "must not be empty")
 		}
 	}
+	c.validateKeys(bad)
 	seen := map[string]int{}
 	for i := range c.Providers {
 		p := &c.Providers[i]

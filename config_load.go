@@ -197,12 +197,21 @@ func LoadConfigEnv(path string, lookupEnv func(string) (string, bool)) (Config, 
 		}
 		several[i] = lookupKeys(p.APIKeysEnv, lookup)
 	}
+	clientKeys := make([]Secret, len(cfg.Keys))
+	for i, k := range cfg.Keys {
+		if _, val, ok := k.KeyEnv.Lookup(lookup); ok {
+			clientKeys[i] = Secret(val)
+		}
+	}
 	cfg = cfg.withDefaults()
 	// withDefaults falls back to the process environment for keys still
 	// unset; LoadConfigEnv reads them from lookupEnv and .env only.
 	for i := range cfg.Providers {
 		cfg.Providers[i].APIKey = keys[i]
 		cfg.Providers[i].APIKeys = several[i]
+	}
+	for i := range cfg.Keys {
+		cfg.Keys[i].Key = clientKeys[i]
 	}
 	return cfg, nil
 }
@@ -366,6 +375,22 @@ func unknownKeys(raw map[string]any) []error {
 		}
 	}
 	check(raw, "", structKeys(reflect.TypeFor[Config]()))
+	if ks, ok := raw["keys"].([]any); ok {
+		known := structKeys(reflect.TypeFor[KeyConfig]())
+		for i, k := range ks {
+			if m, ok := k.(map[string]any); ok {
+				check(m, fmt.Sprintf("keys[%d].", i), known)
+			}
+		}
+	}
+	if ps, ok := raw["pricing"].(map[string]any); ok {
+		known := structKeys(reflect.TypeFor[ModelPrice]())
+		for model, pr := range ps {
+			if m, ok := pr.(map[string]any); ok {
+				check(m, "pricing."+model+".", known)
+			}
+		}
+	}
 	if ps, ok := raw["providers"].([]any); ok {
 		known := structKeys(reflect.TypeFor[ProviderConfig]())
 		for i, p := range ps {
@@ -420,7 +445,7 @@ func applyEnvOverrides(v *viper.Viper, lookup func(string) (string, bool)) []err
 	var errs []error
 	for f := range reflect.TypeFor[Config]().Fields() {
 		key, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-		if key == "" || key == "-" || key == "providers" {
+		if key == "" || key == "-" || key == "providers" || key == "keys" || key == "pricing" {
 			continue
 		}
 		name := EnvPrefix + strings.ToUpper(key)

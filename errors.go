@@ -49,6 +49,9 @@ const (
 	KindUnauthorized
 	// KindRateLimitedClient is a client over the proxy's own limits (429).
 	KindRateLimitedClient
+	// KindForbidden is a client whose key may not do what it asked, such
+	// as use a model outside its list (403): never retried.
+	KindForbidden
 )
 
 var kindNames = [...]string{
@@ -63,6 +66,7 @@ var kindNames = [...]string{
 	KindCanceled:          "canceled",
 	KindUnauthorized:      "unauthorized",
 	KindRateLimitedClient: "client_rate_limited",
+	KindForbidden:         "forbidden",
 }
 
 // String returns the kind's snake_case name, as used in logs and metrics.
@@ -172,6 +176,8 @@ func (e *Error) HTTPStatus() int {
 		return http.StatusBadRequest
 	case KindUnauthorized:
 		return http.StatusUnauthorized
+	case KindForbidden:
+		return http.StatusForbidden
 	case KindNotFound:
 		return http.StatusNotFound
 	case KindRateLimited, KindQuotaExceeded, KindRateLimitedClient:
@@ -198,6 +204,8 @@ func (e *Error) ErrorType() string {
 		return "invalid_request_error"
 	case KindUnauthorized:
 		return "authentication_error"
+	case KindForbidden:
+		return "permission_error"
 	case KindRateLimited, KindRateLimitedClient:
 		return "rate_limit_error"
 	case KindQuotaExceeded:

@@ -42,6 +42,13 @@ type Proxy struct {
 	redis    *ratelimit.Redis
 	redisURL Secret
 
+	// Client keys (keys.go): the counters of their budgets and tokens,
+	// their rpm limits, their metrics, and the pricing hook.
+	usage     ratelimit.UsageStore
+	keyLimits *ratelimit.ProviderLimits
+	keyRec    keyRecorder
+	costFunc  CostFunc
+
 	// monitorCtx is the parent of every health monitor's context; Close
 	// cancels it (stopMonitors) and waits for monitors.
 	monitorCtx   context.Context
@@ -63,6 +70,8 @@ type state struct {
 	// aliases maps each model alias to its concrete models, nested
 	// aliases expanded (see resolveAliases).
 	aliases map[string][]string
+	keys      *keyTable
+	prices    *priceTable
 }
 
 // Option configures a Proxy beyond its Config.
@@ -123,6 +132,12 @@ func New(cfg Config, opts ...Option) (*Proxy, error) {
 		}
 	}
 	p.limits = ratelimit.NewProviderLimits(p.redis)
+	p.keyLimits = ratelimit.NewLimits(p.redis, "key")
+	if p.redis != nil {
+		p.usage = p.redis.Usage()
+	} else {
+		p.usage = ratelimit.NewMemoryUsage()
+	}
 	p.monitorCtx, p.stopMonitors = context.WithCancel(context.Background())
 	st, err := p.build(cfg, nil)
 	if err != nil {
@@ -220,6 +235,12 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 		byName:  make(map[string]*upstream, len(cfg.Providers)),
 		budget:  newRetryBudget(cfg.RetryBudgetPercent, cfg.RetryBudgetWindow),
 		aliases: resolveAliases(cfg.ModelAliases),
+		prices:  newPriceTable(cfg.Pricing),
+	}
+	var unsetKeys []string
+	st.keys, unsetKeys = newKeyTable(&cfg)
+	if len(unsetKeys) > 0 {
+		p.logger.Warn("client keys disabled: none of their key_env variables is set", "keys", unsetKeys)
 	}
 	var noKey, noKeyVars []string
 	for i, pc := range cfg.Providers {
@@ -364,6 +385,9 @@ func (p *Proxy) closeShared() {
 	if p.limits != nil {
 		_ = p.limits.Close()
 	}
+	if p.keyLimits != nil {
+		_ = p.keyLimits.Close()
+	}
 	if p.redis != nil {
 		_ = p.redis.Close()
 	}
@@ -465,9 +489,15 @@ func (p *Proxy) Embeddings(ctx context.Context, req *EmbeddingRequest) (*Embeddi
 // configured models, or, for providers that cannot list, the configured
 // names that are not globs; the names of each provider's model_map; and
 // the model aliases that an enabled provider serves (owned by the app
-// name). A model served by several providers appears once.
+// name). A model served by several providers appears once. For a request made for
+// a key with a model list (WithClient, KeyConfig.Models), only the models
+// the key may use are listed.
 func (p *Proxy) Models(ctx context.Context) (*ModelList, error) {
 	st := p.state.Load()
+	var pol *keyPolicy
+	if c := clientOf(ctx); c != nil {
+		pol = st.keys.byName[c.name]
+	}
 	lists := make([][]Model, len(st.upstreams))
 	var wg sync.WaitGroup
 	for i, u := range st.upstreams {
@@ -478,7 +508,7 @@ func (p *Proxy) Models(ctx context.Context) (*ModelList, error) {
 	seen := map[string]bool{}
 	for _, l := range lists {
 		for _, m := range l {
-			if !seen[m.ID] {
+			if !seen[m.ID] && (pol == nil || pol.allows(m.ID)) {
 				seen[m.ID] = true
 				out.Data = append(out.Data, m)
 			}

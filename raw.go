@@ -188,8 +188,9 @@ type RawAnswer struct {
 	// Body is the answer: a JSON object in the format of its endpoint,
 	// without _proxy_info. It must not be modified.
 	Body []byte
-	// Usage holds the token counts the answer reports, or nil; the
-	// details (cached, reasoning tokens) are only in Body.
+	// Usage holds the token counts the answer reports, or nil, with the
+	// cached and reasoning tokens of its details (which price the
+	// request); the other details are only in Body.
 	Usage *Usage
 	// ProxyInfo tells which provider answered; the proxy sets it.
 	ProxyInfo *ProxyInfo
@@ -248,6 +249,8 @@ func (c *RawChunk) Raw() []byte { return c.Data }
 func (c *RawChunk) Finished() bool { return c.Final }
 
 func (c *RawChunk) chunkUsage() *Usage { return c.Usage }
+
+func (c *RawChunk) chunkModel() string { return gjson.GetBytes(c.Data, "model").Str }
 
 // Clone returns a copy of c that owns its Data.
 func (c *RawChunk) Clone() *RawChunk {

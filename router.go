@@ -248,6 +248,12 @@ func routeOnce[T any](ctx context.Context, p *Proxy, endpoint, model string,
 	start := p.now()
 	p.rec.inflight.Inc()
 	defer p.rec.inflight.Dec()
+	adm, err := p.admit(ctx, st, model)
+	if err != nil {
+		var zero T
+		p.rec.request(endpoint, "", model, statusOf(err), err, p.now().Sub(start))
+		return zero, nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, st.cfg.RequestTimeout)
 	defer cancel()
 	res, info, err := route(ctx, p, st, endpoint, model, accept, withAttemptTimeout(call))
@@ -259,7 +265,9 @@ func routeOnce[T any](ctx context.Context, p *Proxy, endpoint, model string,
 	}
 	p.rec.request(endpoint, provider, model, statusOf(err), err, p.now().Sub(start))
 	if err == nil {
-		p.rec.tokens(provider, model, usageOf(res))
+		answered, u := answerOf(res)
+		p.rec.tokens(provider, model, u)
+		p.settle(ctx, st, adm, provider, answered, model, u, info)
 	}
 	return res, info, err
 }

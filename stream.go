@@ -50,6 +50,7 @@ type Chunk interface {
 	Raw() []byte
 	Finished() bool
 	chunkUsage() *Usage
+	chunkModel() string
 }
 
 // ChatStream is a streamed chat completion.
@@ -86,6 +87,9 @@ type Stream[T Chunk] struct {
 	err     error
 	info    *ProxyInfo
 	usage   *Usage
+	// model is the model the first chunk names (the one that answered).
+	model     string
+	modelSeen bool
 
 	// dropUsageOnly skips usage-only chunks the client did not ask for.
 	dropUsageOnly bool
@@ -124,6 +128,9 @@ func (s *Stream[T]) Next() bool {
 		}
 		if u := c.chunkUsage(); u != nil {
 			s.usage = u
+		}
+		if !s.modelSeen {
+			s.model, s.modelSeen = c.chunkModel(), true
 		}
 		if s.dropUsageOnly && usageOnly(c) {
 			continue
@@ -459,6 +466,11 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 ) (*Stream[T], error) {
 	st := p.state.Load()
 	start := p.now()
+	adm, err := p.admit(ctx, st, model)
+	if err != nil {
+		p.rec.request(endpoint, "", model, statusOf(err), err, 0)
+		return nil, err
+	}
 	p.rec.inflight.Inc()
 	ctx, stop := context.WithTimeout(ctx, st.cfg.RequestTimeout)
 	s, info, err := route(ctx, p, st, endpoint, model, accept,
@@ -480,6 +492,7 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 		// The stream's 200 is sent: a failure after it is in the stream.
 		p.rec.request(endpoint, info.Provider, model, 200, err, p.now().Sub(start))
 		p.rec.tokens(info.Provider, model, s.usage)
+		p.settle(ctx, st, adm, info.Provider, s.model, model, s.usage, info)
 	})
 	return s, nil
 }

@@ -447,6 +447,11 @@ func (u *Usage) UnmarshalJSON(data []byte) error {
 type TokenDetails struct {
 	CachedTokens    int `json:"cached_tokens,omitempty"`
 	ReasoningTokens int `json:"reasoning_tokens,omitempty"`
+	// CacheWriteTokens counts the prompt tokens written to the provider's
+	// prompt cache (Anthropic's cache_creation_input_tokens), which are
+	// part of prompt_tokens and priced apart (see ModelPrice). The OpenAI
+	// format has no member for it: adapters set it and it is not encoded.
+	CacheWriteTokens int `json:"-"`
 
 	// Extra holds the members not modelled above.
 	Extra Extra `json:"-"`
@@ -483,6 +488,12 @@ type ProxyInfo struct {
 	AttemptNumber int     `json:"attempt_number"`
 	ResponseTime  float64 `json:"response_time"` // seconds
 	RequestID     string  `json:"request_id"`
+	// CostUSD is the price of the request in US dollars, from the usage
+	// the upstream reported and the model's price (see ModelPrice); nil
+	// when the model has no price or the upstream reported no usage. A
+	// stream's is set when it ends (the server puts it in the last
+	// chunk's _proxy_info).
+	CostUSD *float64 `json:"cost_usd,omitempty"`
 }
 
 // Model is one entry of the model list.

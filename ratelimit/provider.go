@@ -20,6 +20,7 @@ import (
 // concurrent use; the zero value is not usable.
 type ProviderLimits struct {
 	redis *Redis
+	name  string
 
 	mu     sync.Mutex
 	stores map[int]limiter.Store // by rpm
@@ -30,7 +31,14 @@ type ProviderLimits struct {
 // not nil (under <prefix>rl:provider:<name>, falling back as redis's stores
 // do) and in memory otherwise. ProviderLimits does not close redis.
 func NewProviderLimits(redis *Redis) *ProviderLimits {
-	return &ProviderLimits{redis: redis, stores: make(map[int]limiter.Store)}
+	return NewLimits(redis, "provider")
+}
+
+// NewLimits is NewProviderLimits for limits of another kind, kept in redis
+// under <prefix>rl:<name>:<key>: the router uses name "key" for the client
+// keys' rpm, with the key's name for the provider.
+func NewLimits(redis *Redis, name string) *ProviderLimits {
+	return &ProviderLimits{redis: redis, name: name, stores: make(map[int]limiter.Store)}
 }
 
 // Allow takes a token of provider's limit of rpm requests per minute and
@@ -83,7 +91,7 @@ func (l *ProviderLimits) store(rpm int) (limiter.Store, error) {
 		err error
 	)
 	if l.redis != nil {
-		s, err = l.redis.Store("provider", uint64(rpm), time.Minute)
+		s, err = l.redis.Store(l.name, uint64(rpm), time.Minute)
 	} else {
 		s, err = NewMemory(uint64(rpm), time.Minute)
 	}

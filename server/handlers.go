@@ -251,7 +251,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (s *server) done(r *http.Request, pi *llmproxy.ProxyInfo, u *llmproxy.Usage) {
 	ri := info(r.Context())
 	if pi != nil {
-		ri.provider, ri.attempts = pi.Provider, pi.AttemptNumber
+		ri.provider, ri.attempts, ri.cost = pi.Provider, pi.AttemptNumber, pi.CostUSD
 	}
 	ri.usage = u
 }

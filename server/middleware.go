@@ -23,8 +23,13 @@ import (
 // requestInfo collects what the access log reports about a request. The
 // middleware creates it; handlers fill in what they learn.
 type requestInfo struct {
-	id       string
-	keyID    string
+	id    string
+	keyID string
+	// key is the client key's name (keys), or its key id (api_keys);
+	// ctx is the request's context after auth, which carries it.
+	key      string
+	ctx      context.Context
+	cost     *float64
 	model    string
 	provider string
 	attempts int
@@ -69,7 +74,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 		ri := &requestInfo{id: id}
 		ctx := context.WithValue(llmproxy.WithRequestID(r.Context(), id), infoKey{}, ri)
 		w.Header().Set("X-Request-ID", id)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, ri: ri}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		s.countRefused(r, ri, sw)
 		if e := sw.err; e != nil {
@@ -132,6 +137,7 @@ type statusWriter struct {
 	err    *llmproxy.Error
 	// format is the route's error format (see withFormat); zero: OpenAI's.
 	format errorFormat
+	ri     *requestInfo
 }
 
 // errorWriter is a ResponseWriter that keeps the error writeError answers
@@ -149,13 +155,16 @@ func (w *statusWriter) setError(e *llmproxy.Error) {
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		if w.ri != nil && w.ri.ctx != nil {
+			setKeyLimitHeaders(w.Header(), w.ri.ctx)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -165,15 +174,16 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // accessLog writes the access log line of a request served by observe: its
-// request id, key id (a hash, never the key), method, path, model,
-// provider, attempts, status, latency, a stream's time to first token
-// (ttft_ms) and tokens (prompt, completion, total). Message contents are
+// request id, key id (a hash, never the key), key name (of a key of keys;
+// the key id for api_keys), method, path, model, provider, attempts,
+// status, latency, a stream's time to first token (ttft_ms), tokens
+// (prompt, completion, total) and cost (cost_usd, when priced). Message contents are
 // never logged. It does nothing when the logger does not take Info records.
 func (s *server) accessLog(ctx context.Context, r *http.Request, ri *requestInfo, status int, start time.Time) {
 	if !s.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 14) // room for all of them
+	attrs := make([]slog.Attr, 0, 16) // room for all of them
 	attrs = append(attrs,
 		slog.String("request_id", ri.id),
 		slog.String("method", r.Method),
@@ -182,6 +192,9 @@ func (s *server) accessLog(ctx context.Context, r *http.Request, ri *requestInfo
 		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000))
 	if ri.keyID != "" {
 		attrs = append(attrs, slog.String("key_id", ri.keyID))
+	}
+	if ri.key != "" {
+		attrs = append(attrs, slog.String("key", ri.key))
 	}
 	if ri.model != "" {
 		attrs = append(attrs, slog.String("model", ri.model))
@@ -202,6 +215,9 @@ func (s *server) accessLog(ctx context.Context, r *http.Request, ri *requestInfo
 		}
 		attrs = append(attrs, slog.Int("prompt_tokens", u.PromptTokens),
 			slog.Int("completion_tokens", u.CompletionTokens), slog.Int("total_tokens", total))
+	}
+	if ri.cost != nil {
+		attrs = append(attrs, slog.Float64("cost_usd", *ri.cost))
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
@@ -281,19 +297,24 @@ func setCORS(h http.Header, origin string, allowed []string) bool {
 		h.Set("Access-Control-Allow-Origin", origin)
 	}
 	h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-LLMProxy-Provider, X-LLMProxy-Attempt, X-LLMProxy-Model, X-LLMProxy-Dropped-Tools, Retry-After, "+
-		"X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset")
+		"X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, "+
+		"X-RateLimit-Limit-Tokens, X-RateLimit-Remaining-Tokens, X-RateLimit-Reset-Tokens")
 	return true
 }
 
-// auth checks the client's key when the configuration lists keys. The key
-// may come in the configured header or as "Authorization: Bearer <key>".
-// Every configured key is compared, in constant time, so that the time taken
-// says nothing about which key nearly matched. The key id of an accepted key
-// (for the access log and the rate limits) comes from s.keyIDs.
+// auth checks the client's key when the configuration lists keys (api_keys
+// or keys). The key may come in the configured header or as
+// "Authorization: Bearer <key>". Every key of api_keys is compared, in
+// constant time, so that the time taken says nothing about which key
+// nearly matched; the keys of keys are looked up by their SHA-256. The key
+// id of an accepted key (for the access log and the rate limits) comes
+// from s.keyIDs. The request's context then names the key
+// (llmproxy.WithClient): the name of a key of keys, whose policy the proxy
+// applies, or the key id of a key of api_keys.
 func (s *server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cfg := s.p.Config()
-		if len(cfg.APIKeys) == 0 {
+		if !cfg.AuthEnabled() {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -314,15 +335,22 @@ func (s *server) auth(next http.Handler) http.Handler {
 		for _, k := range cfg.APIKeys {
 			match |= subtle.ConstantTimeCompare([]byte(k), []byte(key))
 		}
-		if match != 1 {
+		name, named := s.p.AuthenticateKey(key)
+		if match != 1 && !named {
 			writeError(w, &llmproxy.Error{
 				Kind: llmproxy.KindUnauthorized, Code: "invalid_api_key",
 				Message: "invalid API key provided",
 			})
 			return
 		}
-		info(r.Context()).keyID = s.keyIDs.get(key, len(cfg.APIKeys))
-		next.ServeHTTP(w, r)
+		ri := info(r.Context())
+		ri.keyID = s.keyIDs.get(key, len(cfg.APIKeys)+len(cfg.Keys))
+		if !named {
+			name = ri.keyID
+		}
+		ri.key = name
+		ri.ctx = llmproxy.WithClient(r.Context(), name)
+		next.ServeHTTP(w, r.WithContext(ri.ctx))
 	})
 }
 

@@ -4,7 +4,7 @@
 //	POST /v1/chat/completions   POST /v1/completions   POST /v1/embeddings
 //	POST /v1/responses          GET, DELETE /v1/responses/{id}
 //	GET  /v1/models             GET  /providers        GET  /metrics
-//	GET  /health
+//	GET  /health                GET  /v1/key           GET  /admin/keys
 //
 // The handler authenticates clients (the configured header or
 // "Authorization: Bearer"), rate-limits them (per client and endpoint, in
@@ -90,6 +90,9 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	mux.Handle("/providers", only(http.MethodGet, s.auth(http.HandlerFunc(s.providers))))
 	mux.Handle("/metrics", only(http.MethodGet, s.auth(http.HandlerFunc(s.metrics))))
 	mux.Handle("/health", only(http.MethodGet, http.HandlerFunc(s.health)))
+	// Team keys (keys.go).
+	mux.Handle("/v1/key", only(http.MethodGet, s.auth(http.HandlerFunc(s.key))))
+	mux.Handle("/admin/keys", only(http.MethodGet, s.auth(http.HandlerFunc(s.adminKeys))))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &llmproxy.Error{
 			Kind: llmproxy.KindNotFound, Status: http.StatusNotFound, Type: "invalid_request_error",

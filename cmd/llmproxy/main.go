@@ -67,7 +67,7 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer closeLog()
-	warnIfOpen(logger, cfg.Host, cfg.APIKeys)
+	warnIfOpen(logger, cfg.Host, cfg.AuthEnabled())
 
 	p, err := llmproxy.New(cfg, llmproxy.WithLogger(logger))
 	if err != nil {

@@ -96,5 +96,5 @@ func reloadConfig(p *llmproxy.Proxy, path string, running llmproxy.Config, why s
 	} else {
 		logger.Info("config reloaded", "trigger", why, "config", path, "providers_active", countActive(p))
 	}
-	warnIfOpen(logger, running.Host, next.APIKeys)
+	warnIfOpen(logger, running.Host, next.AuthEnabled())
 }

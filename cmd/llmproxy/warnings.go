@@ -29,9 +29,9 @@ func isLoopbackHost(host string) bool {
 }
 
 // warnIfOpen logs msgOpenProxy when the proxy listens on host, which is not
-// a loopback address, and apiKeys is empty (authentication off).
-func warnIfOpen(logger *slog.Logger, host string, apiKeys []string) {
-	if len(apiKeys) == 0 && !isLoopbackHost(host) {
+// a loopback address, and authentication is off (see Config.AuthEnabled).
+func warnIfOpen(logger *slog.Logger, host string, authEnabled bool) {
+	if !authEnabled && !isLoopbackHost(host) {
 		logger.Warn(msgOpenProxy, "host", host)
 	}
 }

@@ -56,7 +56,8 @@ func (u *usage) update(n usage) {
 }
 
 // openAI returns the usage in OpenAI's terms: cached input counts as
-// prompt tokens, and cache reads are reported as cached tokens.
+// prompt tokens, cache reads are reported as cached tokens and cache
+// writes as CacheWriteTokens (which is not encoded), for pricing.
 func (u *usage) openAI() *llmproxy.Usage {
 	n := func(p *int) int {
 		if p == nil {
@@ -71,8 +72,8 @@ func (u *usage) openAI() *llmproxy.Usage {
 		CompletionTokens: n(u.OutputTokens),
 		TotalTokens:      prompt + n(u.OutputTokens),
 	}
-	if cacheRead > 0 {
-		out.PromptTokensDetails = &llmproxy.TokenDetails{CachedTokens: cacheRead}
+	if cacheWrite := n(u.CacheCreationInputTokens); cacheRead > 0 || cacheWrite > 0 {
+		out.PromptTokensDetails = &llmproxy.TokenDetails{CachedTokens: cacheRead, CacheWriteTokens: cacheWrite}
 	}
 	return out
 }

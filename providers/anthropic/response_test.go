@@ -91,9 +91,9 @@ func TestUsage(t *testing.T) {
 			llmproxy.Usage{PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15}},
 		{"cache reads and writes count as prompt tokens",
 			usage{InputTokens: n(12), OutputTokens: n(30), CacheCreationInputTokens: n(100), CacheReadInputTokens: n(2000)},
-			llmproxy.Usage{PromptTokens: 2112, CompletionTokens: 30, TotalTokens: 2142, PromptTokensDetails: &llmproxy.TokenDetails{CachedTokens: 2000}}},
+			llmproxy.Usage{PromptTokens: 2112, CompletionTokens: 30, TotalTokens: 2142, PromptTokensDetails: &llmproxy.TokenDetails{CachedTokens: 2000, CacheWriteTokens: 100}}},
 		{"cache writes only", usage{InputTokens: n(3), OutputTokens: n(1), CacheCreationInputTokens: n(500), CacheReadInputTokens: n(0)},
-			llmproxy.Usage{PromptTokens: 503, CompletionTokens: 1, TotalTokens: 504}},
+			llmproxy.Usage{PromptTokens: 503, CompletionTokens: 1, TotalTokens: 504, PromptTokensDetails: &llmproxy.TokenDetails{CacheWriteTokens: 500}}},
 		{"nothing", usage{}, llmproxy.Usage{}},
 	}
 	for _, tc := range cases {

@@ -307,6 +307,8 @@ func count(v gjson.Result) int {
 }
 
 // readUsage reads a "usage" member: nil when it is null or not an object.
+// Of the details it keeps the cached and reasoning tokens, which price a
+// request (see llmproxy.ModelPrice.Cost).
 func readUsage(v gjson.Result) *llmproxy.Usage {
 	if !v.IsObject() {
 		return nil
@@ -320,6 +322,14 @@ func readUsage(v gjson.Result) *llmproxy.Usage {
 			u.CompletionTokens = int(n.Int())
 		case "total_tokens":
 			u.TotalTokens = int(n.Int())
+		case "prompt_tokens_details":
+			if c := n.Get("cached_tokens").Int(); c > 0 {
+				u.PromptTokensDetails = &llmproxy.TokenDetails{CachedTokens: int(c)}
+			}
+		case "completion_tokens_details":
+			if r := n.Get("reasoning_tokens").Int(); r > 0 {
+				u.CompletionTokensDetails = &llmproxy.TokenDetails{ReasoningTokens: int(r)}
+			}
 		}
 		return true
 	})
