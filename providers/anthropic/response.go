@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/anthropicwire"
 )
 
 // message is a Messages answer, and the message of a stream's
@@ -77,19 +78,9 @@ func (u *usage) openAI() *llmproxy.Usage {
 	return out
 }
 
-// finishReason maps a stop reason to OpenAI's finish reason. Unknown
-// reasons (and a missing one) are "stop".
-func finishReason(stop string) string {
-	switch stop {
-	case "max_tokens", "model_context_window_exceeded":
-		return "length"
-	case "tool_use":
-		return "tool_calls"
-	case "refusal":
-		return "content_filter"
-	}
-	return "stop"
-}
+// finishReason maps a stop reason to OpenAI's finish reason (see
+// anthropicwire.FinishReason).
+func finishReason(stop string) string { return anthropicwire.FinishReason(stop) }
 
 // chatResponse translates a Messages answer to an OpenAI chat completion
 // created at the given unix time. reqModel names the model when the
