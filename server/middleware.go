@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/front/messages"
 )
 
 // requestInfo collects what the access log reports about a request. The
@@ -100,6 +101,10 @@ func (s *server) countRefused(r *http.Request, ri *requestInfo, sw *statusWriter
 		endpoint = endpointCompletions
 	case "/v1/embeddings":
 		endpoint = endpointEmbeddings
+	case pathMessages:
+		endpoint = messages.EndpointMessages
+	case pathCountTokens:
+		endpoint = messages.EndpointCountTokens
 	default:
 		return
 	}
@@ -284,7 +289,9 @@ func setCORS(h http.Header, origin string, allowed []string) bool {
 }
 
 // auth checks the client's key when the configuration lists keys. The key
-// may come in the configured header or as "Authorization: Bearer <key>".
+// may come in the configured header or as "Authorization: Bearer <key>",
+// and on the Messages front's routes also in x-api-key, where Anthropic's
+// clients send it.
 // Every configured key is compared, in constant time, so that the time taken
 // says nothing about which key nearly matched. The key id of an accepted key
 // (for the access log and the rate limits) comes from s.keyIDs.
@@ -296,6 +303,9 @@ func (s *server) auth(next http.Handler) http.Handler {
 			return
 		}
 		key := r.Header.Get(cfg.APIKeyHeader)
+		if key == "" && strings.HasPrefix(r.URL.Path, pathMessages) {
+			key = r.Header.Get("X-Api-Key") // as Anthropic's clients send it
+		}
 		if key == "" {
 			if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 				key = strings.TrimSpace(v)

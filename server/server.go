@@ -5,6 +5,10 @@
 //	GET  /v1/models             GET  /providers        GET  /metrics
 //	GET  /health
 //
+// and the Anthropic Messages front (package front/messages):
+//
+//	POST /v1/messages           POST /v1/messages/count_tokens
+//
 // The handler authenticates clients (the configured header or
 // "Authorization: Bearer"), rate-limits them (per client and endpoint, in
 // memory or shared by the replicas through Redis), limits body sizes, answers CORS preflights,
@@ -12,7 +16,9 @@
 // generated) and writes one access log line per request. With max_inflight
 // it sheds the inference requests over the limit before all of that (see
 // Options.MaxInflight). Every error is the OpenAI envelope
-// {"error":{"message","type","param","code"}}.
+// {"error":{"message","type","param","code"}}, except on the Messages
+// front's routes, which answer in Anthropic's
+// {"type":"error","error":{"type","message"}}.
 //
 // Mount it in an existing mux at the root of its paths:
 //
@@ -80,6 +86,9 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	mux.Handle("/v1/chat/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointChat, http.HandlerFunc(s.chat)))))
 	mux.Handle("/v1/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointCompletions, http.HandlerFunc(s.completions)))))
 	mux.Handle("/v1/embeddings", only(http.MethodPost, s.auth(s.rateLimit(endpointEmbeddings, http.HandlerFunc(s.embeddings)))))
+	// The Anthropic Messages front (see messages.go).
+	mux.Handle(pathMessages, s.messagesRoute(s.messages))
+	mux.Handle(pathCountTokens, s.messagesRoute(s.countTokens))
 	mux.Handle("/v1/models", only(http.MethodGet, s.auth(s.rateLimit(endpointModels, http.HandlerFunc(s.models)))))
 	mux.Handle("/providers", only(http.MethodGet, s.auth(http.HandlerFunc(s.providers))))
 	mux.Handle("/metrics", only(http.MethodGet, s.auth(http.HandlerFunc(s.metrics))))
