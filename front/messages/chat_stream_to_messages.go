@@ -24,8 +24,9 @@ type streamTranslator struct {
 	kind   string // type of the open block: text, thinking or tool_use
 	next   int    // index of the next block
 	tools  map[int]int
-	finish string
-	usage  *llmproxy.Usage
+	finish  string
+	refused bool // a refusal came: the stop reason is refusal
+	usage   *llmproxy.Usage
 }
 
 // newStreamTranslator returns a translator for a stream of model.
@@ -110,7 +111,7 @@ func (t *streamTranslator) chunk(c *llmproxy.ChatChunk, out []*llmproxy.RawChunk
 			t.finish = *ch.FinishReason
 		}
 		if d.Refusal != nil && *d.Refusal != "" {
-			t.finish = "content_filter"
+			t.refused = true
 		}
 	}
 	return out
@@ -197,8 +198,12 @@ func (t *streamTranslator) end(out []*llmproxy.RawChunk) []*llmproxy.RawChunk {
 	}
 	t.ended = true
 	out = t.stop(out)
+	reason := anthropicwire.StopReason(t.finish)
+	if t.refused {
+		reason = "refusal"
+	}
 	md := event("message_delta", messageDelta{Type: "message_delta",
-		Delta: stopDelta{StopReason: anthropicwire.StopReason(t.finish)}, Usage: usageOf(t.usage)})
+		Delta: stopDelta{StopReason: reason}, Usage: usageOf(t.usage)})
 	md.Content, md.Final, md.Usage = true, true, t.usage
 	stop := event("message_stop", struct {
 		Type string `json:"type"`

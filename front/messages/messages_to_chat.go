@@ -52,7 +52,7 @@ type message struct {
 type block struct {
 	Type      string          `json:"type"`
 	Text      string          `json:"text"`
-	Source    *source         `json:"source"`
+	Source    json.RawMessage `json:"source"` // an object for images and documents
 	ID        string          `json:"id"`
 	Name      string          `json:"name"`
 	Input     json.RawMessage `json:"input"`
@@ -274,7 +274,7 @@ func userPart(b *block, param string) (llmproxy.ContentPart, bool, *llmproxy.Err
 	case "text":
 		return llmproxy.ContentPart{Type: "text", Text: b.Text}, b.Text != "", nil
 	case "image":
-		u, err := imageURL(b.Source, param)
+		u, err := imageURL(sourceOf(b), param)
 		if err != nil {
 			return llmproxy.ContentPart{}, false, err
 		}
@@ -289,6 +289,16 @@ func userPart(b *block, param string) (llmproxy.ContentPart, bool, *llmproxy.Err
 	}
 	return llmproxy.ContentPart{}, false, invalid(param+".type",
 		fmt.Sprintf("%s.type: content blocks of type %q cannot be translated for this provider", param, b.Type))
+}
+
+// sourceOf returns the source of an image or document block, nil when it
+// has none or it is not an object.
+func sourceOf(b *block) *source {
+	var s source
+	if len(b.Source) == 0 || json.Unmarshal(b.Source, &s) != nil {
+		return nil
+	}
+	return &s
 }
 
 // imageURL returns the URL of an image source: a data URL for base64 data.
@@ -307,7 +317,7 @@ func imageURL(s *source, param string) (string, *llmproxy.Error) {
 // documentPart translates a document block: a text source becomes a text
 // part (after its title), a base64 PDF a file part.
 func documentPart(b *block, param string) (llmproxy.ContentPart, bool, *llmproxy.Error) {
-	s := b.Source
+	s := sourceOf(b)
 	switch {
 	case s != nil && s.Type == "text":
 		text := s.Data
