@@ -766,3 +766,42 @@ func TestMessagesStreamClientCancel(t *testing.T) {
 	cancel()
 	strmWait(t, st.ended, "the upstream request to end after the client's cancel")
 }
+
+// TestMessagesShed: a Messages request over max_inflight is answered as
+// Anthropic answers an overload: 529 overloaded_error in its envelope.
+func TestMessagesShed(t *testing.T) {
+	g := newGate(t, "gate-messages")
+	srv := msgServe(t, gateConfig("gate-messages", 1))
+	wait := holdRequests(t, srv, g, 1)
+	for _, path := range []string{"/v1/messages", "/v1/messages/count_tokens"} {
+		r := msgPost(t, srv.Server, path, `{"model":"gate-model","max_tokens":8,"messages":[{"role":"user","content":"x"}]}`, "x-api-key", clientKey)
+		assert.Equal(t, 529, r.status, "%s: %s", path, r.body)
+		assert.Equal(t, "1", r.header.Get("Retry-After"))
+		assert.JSONEq(t, `{"type":"error","error":{"type":"overloaded_error","message":"the proxy is serving as many requests as it is configured to (max_inflight); retry shortly"}}`, string(r.body))
+	}
+	close(g.open)
+	assert.Equal(t, []int{http.StatusOK}, wait())
+	waitLog(t, srv.logs, func() bool { _, n := shedSummary(t, srv.logs); return n >= 2 })
+}
+
+// TestMessagesMetrics: the Messages front's requests are counted under
+// their endpoints, routed or refused before routing.
+func TestMessagesMetrics(t *testing.T) {
+	ts := msgServe(t, mockConfig())
+	r := msgPost(t, ts.Server, "/v1/messages", `{"model":"mock-1","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`, "x-api-key", clientKey)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, "mock-a", msgProxyInfo(t, string(r.body))["provider"])
+	r = msgPost(t, ts.Server, "/v1/messages", `{}`)
+	require.Equal(t, http.StatusUnauthorized, r.status)
+	r = msgPost(t, ts.Server, "/v1/messages/count_tokens", `{"model":"mock-1"}`, "x-api-key", clientKey)
+	require.Equal(t, http.StatusBadRequest, r.status)
+	r = msgPost(t, ts.Server, "/v1/messages/count_tokens", `{"model":"mock-1","messages":[{"role":"user","content":"abcdefgh"}]}`, "x-api-key", clientKey)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+
+	m := mtMetrics(t, ts)
+	total := func(labels ...string) float64 { return mtValue(t, m, "llmproxy_requests_total", labels...) }
+	assert.Equal(t, 1.0, total("endpoint", "messages", "provider", "mock-a", "model", "mock-1", "outcome", "ok", "status", "200"))
+	assert.Equal(t, 1.0, total("endpoint", "messages", "provider", "none", "model", "none", "outcome", "unauthorized", "status", "401"))
+	assert.Equal(t, 1.0, total("endpoint", "count_tokens", "provider", "none", "model", "none", "outcome", "invalid_request", "status", "400"))
+	assert.Equal(t, 1.0, total("endpoint", "count_tokens", "provider", "mock-a", "model", "mock-1", "outcome", "ok", "status", "200"))
+}
