@@ -20,10 +20,10 @@ type streamTranslator struct {
 	started bool
 	ended   bool
 
-	open   int    // index of the open block, -1 when none
-	kind   string // type of the open block: text, thinking or tool_use
-	next   int    // index of the next block
-	tools  map[int]int
+	open    int    // index of the open block, -1 when none
+	kind    string // type of the open block: text, thinking or tool_use
+	next    int    // index of the next block
+	tools   map[int]int
 	finish  string
 	refused bool // a refusal came: the stop reason is refusal
 	usage   *llmproxy.Usage

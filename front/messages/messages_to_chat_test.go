@@ -87,15 +87,15 @@ func TestToChat(t *testing.T) {
 func TestToChatRefuses(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"search_result","source":"s"}]}]}`:                   `messages[0].content[0].type: content blocks of type "search_result" cannot be translated`,
-		`{"model":"m","max_tokens":1,"messages":[{"role":"robot","content":"x"}]}`:                                                       `messages[0].role: "robot" is not a role`,
+		`{"model":"m","max_tokens":1,"messages":[{"role":"robot","content":"x"}]}`:                                                      `messages[0].role: "robot" is not a role`,
 		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]}`: `messages[0].content[0].source: an image source must be`,
-		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":7}]}`:                                                          `messages[0].content: must be a string or a list of content blocks`,
-		`{"model":"m","max_tokens":1,"messages":[{"role":"assistant","content":[{"type":"tool_use","name":"f"}]}]}`:                      `a tool_use block needs an id and a name`,
-		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","content":"x"}]}]}`:                     `tool_use_id: Field required`,
-		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"system":[{"type":"image"}]}`:                            `system[0]: a system prompt holds text blocks only`,
-		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"f"}],"tool_choice":{"type":"maybe"}}`:  `tool_choice.type: "maybe" is not one of`,
-		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":""}]}`:                                                         `messages: no message has content`,
-		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"temperature":"hot"}`:                                    `temperature has the wrong type`,
+		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":7}]}`:                                                         `messages[0].content: must be a string or a list of content blocks`,
+		`{"model":"m","max_tokens":1,"messages":[{"role":"assistant","content":[{"type":"tool_use","name":"f"}]}]}`:                     `a tool_use block needs an id and a name`,
+		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","content":"x"}]}]}`:                    `tool_use_id: Field required`,
+		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"system":[{"type":"image"}]}`:                           `system[0]: a system prompt holds text blocks only`,
+		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"f"}],"tool_choice":{"type":"maybe"}}`: `tool_choice.type: "maybe" is not one of`,
+		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":""}]}`:                                                        `messages: no message has content`,
+		`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"temperature":"hot"}`:                                   `temperature has the wrong type`,
 	} {
 		_, err := toChatJSON(t, body)
 		assert.ErrorContains(t, err, want, body)

@@ -24,9 +24,9 @@ func TestReadRequest(t *testing.T) {
 	assert.True(t, r.Stream)
 
 	for body, want := range map[string]string{
-		`{"model":`: "not valid JSON",
-		`[1]`:       "must be a JSON object",
-		`{"max_tokens":1,"messages":[{}]}`:                                      "model: Field required",
+		`{"model":`:                        "not valid JSON",
+		`[1]`:                              "must be a JSON object",
+		`{"max_tokens":1,"messages":[{}]}`: "model: Field required",
 		`{"model":"","max_tokens":1,"messages":[{}]}`:                           "model: must be a non-empty string",
 		`{"model":7,"max_tokens":1,"messages":[{}]}`:                            "model: must be a non-empty string",
 		`{"model":"m","max_tokens":1}`:                                          "messages: Field required",
