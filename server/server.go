@@ -87,8 +87,8 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	mux.Handle("/v1/completions", only(http.MethodPost, s.auth(s.rateLimit(endpointCompletions, http.HandlerFunc(s.completions)))))
 	mux.Handle("/v1/embeddings", only(http.MethodPost, s.auth(s.rateLimit(endpointEmbeddings, http.HandlerFunc(s.embeddings)))))
 	// The Anthropic Messages front (see messages.go).
-	mux.Handle(pathMessages, s.messagesRoute(s.messages))
-	mux.Handle(pathCountTokens, s.messagesRoute(s.countTokens))
+	mux.Handle("/v1/messages", s.messagesRoute(s.messages))
+	mux.Handle("/v1/messages/count_tokens", s.messagesRoute(s.countTokens))
 	mux.Handle("/v1/models", only(http.MethodGet, s.auth(s.rateLimit(endpointModels, http.HandlerFunc(s.models)))))
 	mux.Handle("/providers", only(http.MethodGet, s.auth(http.HandlerFunc(s.providers))))
 	mux.Handle("/metrics", only(http.MethodGet, s.auth(http.HandlerFunc(s.metrics))))
