@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/anthropicwire"
 )
 
 // The Messages request as the translation to chat reads it. Members it
@@ -391,7 +392,7 @@ func appendAssistant(out []llmproxy.Message, raw json.RawMessage, param string) 
 				return out, invalid(bp, bp+": a tool_use block needs an id and a name")
 			}
 			msg.ToolCalls = append(msg.ToolCalls, llmproxy.ToolCall{ID: b.ID, Type: "function",
-				Function: llmproxy.FunctionCall{Name: b.Name, Arguments: arguments(b.Input)}})
+				Function: llmproxy.FunctionCall{Name: b.Name, Arguments: anthropicwire.ToolArguments(b.Input)}})
 		case "thinking", "redacted_thinking", "server_tool_use":
 		default:
 			if !strings.HasSuffix(b.Type, "_tool_result") {
@@ -406,16 +407,6 @@ func appendAssistant(out []llmproxy.Message, raw json.RawMessage, param string) 
 		msg.Content = llmproxy.Text(sb.String())
 	}
 	return append(out, msg), nil
-}
-
-// arguments returns a tool_use input as the compact JSON text of a tool
-// call's arguments; a missing input is the empty object.
-func arguments(input json.RawMessage) string {
-	var b bytes.Buffer
-	if len(input) == 0 || json.Compact(&b, input) != nil || b.String() == "null" {
-		return "{}"
-	}
-	return b.String()
 }
 
 // chatTools translates the client tools to function tools (their

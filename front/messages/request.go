@@ -111,7 +111,7 @@ func read(body []byte, full bool) (*Request, error) {
 		return nil, invalid("messages", "messages: Field required")
 	case !msgs.IsArray():
 		return nil, invalid("messages", "messages: must be an array")
-	case len(msgs.Array()) == 0:
+	case !nonEmpty(msgs):
 		return nil, invalid("messages", "messages: at least one message is required")
 	}
 	if !full {
@@ -131,4 +131,11 @@ func read(body []byte, full bool) (*Request, error) {
 		return nil, invalid("stream", "stream: must be a boolean")
 	}
 	return r, nil
+}
+
+// nonEmpty reports whether the array v has an element.
+func nonEmpty(v gjson.Result) bool {
+	found := false
+	v.ForEach(func(_, _ gjson.Result) bool { found = true; return false })
+	return found
 }

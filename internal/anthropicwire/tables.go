@@ -5,7 +5,11 @@
 // correspondences live here, so that the two cannot drift apart.
 package anthropicwire
 
-import "net/http"
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+)
 
 // StatusOverloaded is Anthropic's status for a global overload, answered
 // with an overloaded_error.
@@ -71,4 +75,15 @@ func StopReason(finishReason string) string {
 		return "refusal"
 	}
 	return "end_turn"
+}
+
+// ToolArguments returns a tool_use block's input as the compact JSON text
+// of a chat tool call's arguments; a missing, null or invalid input is the
+// empty object.
+func ToolArguments(input json.RawMessage) string {
+	var b bytes.Buffer
+	if len(input) == 0 || json.Compact(&b, input) != nil || b.String() == "null" {
+		return "{}"
+	}
+	return b.String()
 }

@@ -43,14 +43,9 @@ func (p *Provider) MessagesRaw(ctx context.Context, req *llmproxy.NativeRequest)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := p.do(ctx, hreq)
+	b, err := p.roundTrip(ctx, hreq)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := llmproxy.ReadAnswer(resp, maxAnswerBytes)
-	if err != nil {
-		return nil, llmproxy.TransportError(ctx, p.name, err)
 	}
 	root, ok := validObject(b)
 	if !ok || (req.Path == "" && root.Get("type").Str != "message") {

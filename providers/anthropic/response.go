@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -98,7 +97,7 @@ func chatResponse(m *message, reqModel string, created int64) *llmproxy.ChatResp
 			thinking.WriteString(b.Thinking)
 		case "tool_use":
 			calls = append(calls, llmproxy.ToolCall{ID: b.ID, Type: "function",
-				Function: llmproxy.FunctionCall{Name: b.Name, Arguments: compactArguments(b.Input)}})
+				Function: llmproxy.FunctionCall{Name: b.Name, Arguments: anthropicwire.ToolArguments(b.Input)}})
 		}
 	}
 	msg := llmproxy.Message{Role: "assistant", ToolCalls: calls}
@@ -135,16 +134,6 @@ func completionResponse(m *message, reqModel string, created int64) *llmproxy.Co
 		Choices: []llmproxy.CompletionChoice{{Index: 0, Text: text.String(), FinishReason: finishReason(deref(m.StopReason))}},
 		Usage:   m.Usage.openAI(),
 	}
-}
-
-// compactArguments returns a tool_use input as the compact JSON text of
-// OpenAI's arguments; a missing input is the empty object.
-func compactArguments(input json.RawMessage) string {
-	var b bytes.Buffer
-	if len(input) == 0 || json.Compact(&b, input) != nil || b.String() == "null" {
-		return "{}"
-	}
-	return b.String()
 }
 
 // jsonString encodes s as a JSON string.
