@@ -319,22 +319,12 @@ func TestMessagesPassThroughSDK(t *testing.T) {
 	})
 }
 
-// msgPost posts body to path with the given header pairs (no key unless
-// given) and reads the whole answer.
+// msgPost posts body to path with the given header pairs and reads the
+// whole answer (see strmPost, whose Bearer key, not one of the proxies of
+// these tests, a key in x-api-key or Authorization overrides).
 func msgPost(t *testing.T, srv *httptest.Server, path, body string, header ...string) strmReply {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+path, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := srv.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err, "the answer must end cleanly at the HTTP level")
-	return strmReply{status: resp.StatusCode, header: resp.Header, body: b}
+	return strmPost(t, srv, path, body, header...)
 }
 
 // OpenAI-format answers of the translation tests.
