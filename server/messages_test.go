@@ -735,14 +735,51 @@ func TestMessagesStreamFaultStallBeforeFirstToken(t *testing.T) {
 	strmWait(t, st.ended, "the stalled primary's request to end")
 }
 
-func TestMessagesStreamClientCancel(t *testing.T) {
+func TestMessagesStreamFaultStallTranslated(t *testing.T) {
 	st := newStrmStaller()
-	up := newMsgUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
-		msgSSE(w, []byte(msgTwoDeltas))
+	primary := newMsgUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		strmWriteSSE(w, strmFrames(strmChunk(strmRoleDelta, ""))...)
 		st.block(r)
 	})
 	st.arm(t)
-	srv := msgProxy(t, msgAnthropicProvider("claude", up.URL, 1))
+	backup := newMsgUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		msgSSE(w, msgFixture(t, "stream_text.sse"))
+	})
+	gpt := msgOpenAIProvider("gpt", primary.URL, 1)
+	gpt.FirstTokenTimeout = 300 * time.Millisecond
+	srv := msgProxy(t, gpt, msgAnthropicProvider("claude", backup.URL, 2))
+	r := msgPost(t, srv.Server, "/v1/messages", msgStreamBody, "x-api-key", clientKey)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, "claude", r.header.Get("X-LLMProxy-Provider"))
+	assert.Equal(t, string(msgFixture(t, "stream_text.sse")), string(r.body), "only the backup's events")
+	strmWait(t, st.ended, "the stalled primary's request to end")
+}
+
+func TestMessagesStreamClientCancel(t *testing.T) {
+	t.Run("pass-through", func(t *testing.T) {
+		st := newStrmStaller()
+		up := newMsgUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			msgSSE(w, []byte(msgTwoDeltas))
+			st.block(r)
+		})
+		st.arm(t)
+		msgCancelAfterDelta(t, msgProxy(t, msgAnthropicProvider("claude", up.URL, 1)), st)
+	})
+	t.Run("translated", func(t *testing.T) {
+		st := newStrmStaller()
+		up := newMsgUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			strmWriteSSE(w, strmFrames(strmChunk(strmRoleDelta, ""), strmChunk(strmText("Hello"), ""))...)
+			st.block(r)
+		})
+		st.arm(t)
+		msgCancelAfterDelta(t, msgProxy(t, msgOpenAIProvider("gpt", up.URL, 1)), st)
+	})
+}
+
+// msgCancelAfterDelta streams from srv with the SDK, cancels after the
+// first delta and waits for the upstream request, held by st, to end.
+func msgCancelAfterDelta(t *testing.T, srv *testServer, st *strmStaller) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	client := newAnthropicClient(srv.Server, clientKey, nil)
