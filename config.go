@@ -70,6 +70,15 @@ type Config struct {
 	// limit; 0 means no limit. A config file that does not set it gets
 	// DefaultRateLimitResponsesRPM (100); in Go, 0 stays 0.
 	RateLimitResponsesRPM int `mapstructure:"rate_limit_responses_rpm"`
+
+	// Anthropic Messages front.
+	//
+	// RateLimitMessagesRPM is the requests a client may make per minute
+	// to POST /v1/messages and /v1/messages/count_tokens together, as the
+	// other per-endpoint limits (a config file that does not set it gets
+	// DefaultRateLimitMessagesRPM, 100).
+	RateLimitMessagesRPM int `mapstructure:"rate_limit_messages_rpm"`
+
 	// TrustedProxies lists the reverse proxies (IP addresses or CIDR
 	// ranges) whose X-Forwarded-For names the client for the rate limits.
 	// Empty means the peer address of the connection is the client and
@@ -393,6 +402,7 @@ const (
 	DefaultRateLimitChatRPM        = 100
 	DefaultRateLimitCompletionsRPM = 100
 	DefaultRateLimitEmbeddingsRPM  = 200
+	DefaultRateLimitMessagesRPM    = 100
 	DefaultRateLimitResponsesRPM   = 100
 )
 
@@ -415,6 +425,7 @@ func (c *Config) applyFileDefaults(isSet func(key string) bool) {
 		{"rate_limit_completions_rpm", &c.RateLimitCompletionsRPM, DefaultRateLimitCompletionsRPM},
 		{"rate_limit_embeddings_rpm", &c.RateLimitEmbeddingsRPM, DefaultRateLimitEmbeddingsRPM},
 		{"rate_limit_responses_rpm", &c.RateLimitResponsesRPM, DefaultRateLimitResponsesRPM},
+		{"rate_limit_messages_rpm", &c.RateLimitMessagesRPM, DefaultRateLimitMessagesRPM},
 	} {
 		if !isSet(d.key) {
 			*d.v = d.def
@@ -555,6 +566,7 @@ func (c *Config) Validate() error {
 		{"rate_limit_embeddings_rpm", c.RateLimitEmbeddingsRPM},
 		{"rate_limit_responses_rpm", c.RateLimitResponsesRPM},
 		{"responses_store_size", c.ResponsesStoreSize},
+		{"rate_limit_messages_rpm", c.RateLimitMessagesRPM},
 	} {
 		if l.v < 0 {
 			bad(l.name, "must be >= 0, got %d", l.v)

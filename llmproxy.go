@@ -70,8 +70,8 @@ type state struct {
 	// aliases maps each model alias to its concrete models, nested
 	// aliases expanded (see resolveAliases).
 	aliases map[string][]string
-	keys      *keyTable
-	prices    *priceTable
+	keys    *keyTable
+	prices  *priceTable
 }
 
 // Option configures a Proxy beyond its Config.

@@ -19,6 +19,9 @@ type errorFormat struct {
 	body func(e *llmproxy.Error) []byte
 	// frame returns the SSE frame that ends a failed stream.
 	frame func(e *llmproxy.Error) []byte
+	// status returns the status of an error answer; nil means
+	// e.HTTPStatus() (Anthropic's front answers an overload 529).
+	status func(e *llmproxy.Error) int
 }
 
 // openAIFormat writes errors in OpenAI's envelope, {"error":{...}}, and

@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/front/messages"
 )
 
 // shedRetryAfter is the Retry-After given to a request shed under load.
@@ -107,13 +108,14 @@ func (s *server) shed(next http.Handler) http.Handler {
 // bounds: those that call a provider.
 func isShedPath(path string) bool {
 	switch path {
-	case "/v1/chat/completions", "/v1/completions", "/v1/embeddings":
+	case "/v1/chat/completions", "/v1/completions", "/v1/embeddings", pathMessages, pathCountTokens:
 		return true
 	}
 	return false
 }
 
-// refuse answers a shed request: 503 with errOverloaded's envelope (written
+// refuse answers a shed request: 503 with errOverloaded's envelope (529
+// overloaded_error in Anthropic's on the Messages front's routes) (written
 // once, at start-up), "Retry-After: 1", the request's X-Request-ID (the
 // client's, when sane, or a new one) and, for an allowed Origin, the CORS
 // headers.
@@ -125,9 +127,13 @@ func (s *server) refuse(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Retry-After", strconv.Itoa(int(shedRetryAfter/time.Second)))
-	h.Set("Content-Length", strconv.Itoa(len(shedBody)))
-	w.WriteHeader(errOverloaded.HTTPStatus())
-	_, _ = w.Write(shedBody)
+	status, body := errOverloaded.HTTPStatus(), shedBody
+	if r.URL.Path == pathMessages || r.URL.Path == pathCountTokens {
+		status, body = messages.ErrorStatus(messagesOverloaded), messagesShedBody
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // errOverloaded is the answer to a request shed by the in-flight limit.

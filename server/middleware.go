@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/front/messages"
 )
 
 // requestInfo collects what the access log reports about a request. The
@@ -107,6 +108,10 @@ func (s *server) countRefused(r *http.Request, ri *requestInfo, sw *statusWriter
 		endpoint = endpointEmbeddings
 	case "/v1/responses":
 		endpoint = endpointResponses
+	case pathMessages:
+		endpoint = messages.EndpointMessages
+	case pathCountTokens:
+		endpoint = messages.EndpointCountTokens
 	default:
 		return
 	}
@@ -304,11 +309,12 @@ func setCORS(h http.Header, origin string, allowed []string) bool {
 
 // auth checks the client's key when the configuration lists keys (api_keys
 // or keys). The key may come in the configured header or as
-// "Authorization: Bearer <key>". Every key of api_keys is compared, in
-// constant time, so that the time taken says nothing about which key
-// nearly matched; the keys of keys are looked up by their SHA-256. The key
-// id of an accepted key (for the access log and the rate limits) comes
-// from s.keyIDs. The request's context then names the key
+// "Authorization: Bearer <key>", and on the Messages front's routes also in
+// x-api-key, where Anthropic's clients send it. Every key of api_keys is
+// compared, in constant time, so that the time taken says nothing about
+// which key nearly matched; the keys of keys are looked up by their
+// SHA-256. The key id of an accepted key (for the access log and the rate
+// limits) comes from s.keyIDs. The request's context then names the key
 // (llmproxy.WithClient): the name of a key of keys, whose policy the proxy
 // applies, or the key id of a key of api_keys.
 func (s *server) auth(next http.Handler) http.Handler {
@@ -319,6 +325,9 @@ func (s *server) auth(next http.Handler) http.Handler {
 			return
 		}
 		key := r.Header.Get(cfg.APIKeyHeader)
+		if key == "" && strings.HasPrefix(r.URL.Path, pathMessages) {
+			key = r.Header.Get("X-Api-Key") // as Anthropic's clients send it
+		}
 		if key == "" {
 			if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 				key = strings.TrimSpace(v)

@@ -249,6 +249,7 @@ func isTrusted(a netip.Addr, prefixes []netip.Prefix) bool {
 type limitConfig struct {
 	chat, completions, embeddings int
 	responses                     int
+	messages                      int // the Messages front's routes
 	global                        int
 	window                        time.Duration
 	redisURL                      string
@@ -260,6 +261,7 @@ func limitConfigOf(cfg llmproxy.Config) limitConfig {
 	return limitConfig{
 		chat: cfg.RateLimitChatRPM, completions: cfg.RateLimitCompletionsRPM, embeddings: cfg.RateLimitEmbeddingsRPM,
 		responses: cfg.RateLimitResponsesRPM,
+		messages:  cfg.RateLimitMessagesRPM,
 		global:    cfg.RateLimitRPM, window: cfg.RateLimitWindow,
 		redisURL: cfg.RedisURL.Reveal(), failClosed: cfg.RedisFailClosed, keyPrefix: cfg.RedisKeyPrefix,
 	}
@@ -310,7 +312,7 @@ func (ls *limitSet) take(ctx context.Context, endpoint, client string) (ratelimi
 // limit off, with an error in the log.
 func buildLimitSet(c limitConfig, p *llmproxy.Proxy, log *slog.Logger) *limitSet {
 	ls := &limitSet{cfg: c, endpoint: map[string]limiter.Store{}}
-	if c.chat <= 0 && c.completions <= 0 && c.embeddings <= 0 && c.global <= 0 {
+	if c.chat <= 0 && c.completions <= 0 && c.embeddings <= 0 && c.messages <= 0 && c.global <= 0 {
 		return ls
 	}
 	if r := p.SharedRedis(c.redisURL); c.redisURL != "" && r != nil {
@@ -344,7 +346,8 @@ func buildLimitSet(c limitConfig, p *llmproxy.Proxy, log *slog.Logger) *limitSet
 		}
 		return st
 	}
-	for name, rpm := range map[string]int{endpointChat: c.chat, endpointCompletions: c.completions, endpointEmbeddings: c.embeddings, endpointResponses: c.responses} {
+	for name, rpm := range map[string]int{endpointChat: c.chat, endpointCompletions: c.completions, endpointEmbeddings: c.embeddings,
+		endpointResponses: c.responses, endpointMessages: c.messages} {
 		if st := newStore(name, rpm, time.Minute); st != nil {
 			ls.endpoint[name] = st
 		}

@@ -33,12 +33,16 @@ func writeError(w http.ResponseWriter, err error) {
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
+	f := formatOf(w)
 	status := e.HTTPStatus()
+	if f.status != nil {
+		status = f.status(e)
+	}
 	if !clientMayRetry(e) {
 		h.Set("X-Should-Retry", "false")
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(formatOf(w).body(e))
+	_, _ = w.Write(f.body(e))
 }
 
 // clientMayRetry reports whether retrying the same request later can help:

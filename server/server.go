@@ -6,6 +6,10 @@
 //	GET  /v1/models             GET  /providers        GET  /metrics
 //	GET  /health                GET  /v1/key           GET  /admin/keys
 //
+// and the Anthropic Messages front (package front/messages):
+//
+//	POST /v1/messages           POST /v1/messages/count_tokens
+//
 // The handler authenticates clients (the configured header or
 // "Authorization: Bearer"), rate-limits them (per client and endpoint, in
 // memory or shared by the replicas through Redis), limits body sizes, answers CORS preflights,
@@ -13,7 +17,9 @@
 // generated) and writes one access log line per request. With max_inflight
 // it sheds the inference requests over the limit before all of that (see
 // Options.MaxInflight). Every error is the OpenAI envelope
-// {"error":{"message","type","param","code"}}.
+// {"error":{"message","type","param","code"}}, except on the Messages
+// front's routes, which answer in Anthropic's
+// {"type":"error","error":{"type","message"}}.
 //
 // Mount it in an existing mux at the root of its paths:
 //
@@ -86,6 +92,9 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	front := responses.New(p, responses.Options{Logger: s.log})
 	mux.Handle("/v1/responses", withFormat(responsesFormat, only(http.MethodPost, s.auth(s.rateLimit(endpointResponses, s.createResponse(front))))))
 	mux.Handle("/v1/responses/{id}", withFormat(responsesFormat, s.auth(s.rateLimit(endpointResponse, s.responseByID(front)))))
+	// The Anthropic Messages front (see messages.go).
+	mux.Handle("/v1/messages", s.messagesRoute(s.messages))
+	mux.Handle("/v1/messages/count_tokens", s.messagesRoute(s.countTokens))
 	mux.Handle("/v1/models", only(http.MethodGet, s.auth(s.rateLimit(endpointModels, http.HandlerFunc(s.models)))))
 	mux.Handle("/providers", only(http.MethodGet, s.auth(http.HandlerFunc(s.providers))))
 	mux.Handle("/metrics", only(http.MethodGet, s.auth(http.HandlerFunc(s.metrics))))

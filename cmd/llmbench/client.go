@@ -75,6 +75,13 @@ func (c *conn) close() {
 // upstream's role chunk has "role" first).
 var contentMarker = []byte(`"delta":{"content":"`)
 
+// textDeltaMarker marks the content events of an Anthropic stream, and
+// messageStopMarker its end.
+var (
+	textDeltaMarker   = []byte(`"type":"text_delta"`)
+	messageStopMarker = []byte(`data: {"type":"message_stop"`)
+)
+
 // stampMarker precedes a chunk's write time in the upstream's chunks.
 var stampMarker = []byte(`"system_fingerprint":"fp_`)
 
@@ -130,11 +137,11 @@ func (c *conn) do(req []byte, stream bool, onChunk func(sentNs int64, now time.T
 		line, err := c.sbr.ReadSlice('\n')
 		if len(line) > 0 && bytes.HasPrefix(line, []byte("data: ")) {
 			now := time.Now()
-			content := bytes.Contains(line, contentMarker)
+			content := bytes.Contains(line, contentMarker) || bytes.Contains(line, textDeltaMarker)
 			if o.ttft == 0 && content {
 				o.ttft = now.Sub(start)
 			}
-			if bytes.HasPrefix(line, []byte("data: [DONE]")) {
+			if bytes.HasPrefix(line, []byte("data: [DONE]")) || bytes.HasPrefix(line, messageStopMarker) {
 				done = true
 			} else if onChunk != nil && content {
 				if ns, ok := chunkStamp(line); ok {
@@ -152,7 +159,7 @@ func (c *conn) do(req []byte, stream bool, onChunk func(sentNs int64, now time.T
 	}
 	c.sbr.Reset(nil)
 	if o.err == nil && !done {
-		o.err = errors.New("stream ended without data: [DONE]")
+		o.err = errors.New("stream ended without data: [DONE] (or message_stop)")
 	}
 	o.keep = o.keep && o.err == nil
 	return o

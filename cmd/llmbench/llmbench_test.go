@@ -84,7 +84,8 @@ func TestClosedModeEndToEnd(t *testing.T) {
 	out := runHarness(t, "-d", "1s", "-c", "4", "-warmup", "200ms")
 
 	rows := closedRows(out.String())
-	for _, key := range []string{"non-streaming/bare", "non-streaming/llmproxy", "streaming/bare", "streaming/llmproxy"} {
+	for _, key := range []string{"non-streaming/bare", "non-streaming/llmproxy", "streaming/bare", "streaming/llmproxy",
+		"messages non-streaming/bare", "messages non-streaming/llmproxy", "messages streaming/bare", "messages streaming/llmproxy"} {
 		row, ok := rows[key]
 		require.True(t, ok, "no %s row in:\n%s", key, out.String())
 		// scenario, target, req/s, p50, p99, TTFT p50, CPU µs/req, peak RSS MB, errors
@@ -95,7 +96,7 @@ func TestClosedModeEndToEnd(t *testing.T) {
 			}
 		}
 		assert.Equal(t, "0", row[8], "%s errors", key)
-		if strings.HasPrefix(key, "streaming/") {
+		if strings.Contains(key, "streaming/") && !strings.Contains(key, "non-streaming/") {
 			_, err := strconv.ParseFloat(row[5], 64)
 			assert.NoError(t, err, "%s TTFT: %q", key, row[5])
 		}
@@ -106,6 +107,8 @@ func TestClosedModeEndToEnd(t *testing.T) {
 		assert.True(t, strings.HasSuffix(row[2], "×"), "%s req/s ratio: %q", key, row[2])
 	}
 	assert.NotContains(t, out.String(), "First error")
+	assert.Contains(t, out.String(), "| /v1/messages pass-through non-streaming CPU/request ≤ 1.1× chat's |")
+	assert.Contains(t, out.String(), "| /v1/messages pass-through streaming CPU/request ≤ 1.1× chat's |")
 	assert.Contains(t, out.String(), "Machine: ")
 	for _, sc := range []string{"non-streaming", "streaming"} {
 		prefix := "\n" + sc + ": CPU/request llmproxy/bare per round: "
@@ -163,7 +166,8 @@ func TestClosedModeTLS(t *testing.T) {
 
 	assert.Contains(t, out.String(), "Upstream: HTTPS")
 	rows := closedRows(out.String())
-	for _, key := range []string{"non-streaming/bare", "non-streaming/llmproxy", "streaming/bare", "streaming/llmproxy"} {
+	for _, key := range []string{"non-streaming/bare", "non-streaming/llmproxy", "streaming/bare", "streaming/llmproxy",
+		"messages non-streaming/bare", "messages non-streaming/llmproxy", "messages streaming/bare", "messages streaming/llmproxy"} {
 		row, ok := rows[key]
 		require.True(t, ok, "no %s row in:\n%s", key, out.String())
 		rps, err := strconv.ParseFloat(row[2], 64)

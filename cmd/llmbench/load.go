@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +17,11 @@ import (
 // The streamed one asks for the usage chunk, so that the proxy passes it
 // upstream unchanged, as the bare proxy does.
 var (
-	chatBody   = []byte(`{"model":"` + benchModel + `","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64,"temperature":0}`)
-	streamBody = []byte(`{"model":"` + benchModel + `","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}`)
+	chatBody = []byte(`{"model":"` + benchModel + `","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64,"temperature":0}`)
+	// The Messages front's requests: the same prompt.
+	messagesBody       = []byte(`{"model":"` + benchClaudeModel + `","system":"You are a helpful assistant.","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64,"temperature":0}`)
+	messagesStreamBody = []byte(`{"model":"` + benchClaudeModel + `","system":"You are a helpful assistant.","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64,"temperature":0,"stream":true}`)
+	streamBody         = []byte(`{"model":"` + benchModel + `","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":64,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}`)
 )
 
 // target is what a load runs against: a URL, the process whose CPU time
@@ -118,7 +122,12 @@ type closedGen struct {
 // their first request. Its connections close when ctx ends or on close.
 func newClosedGen(ctx context.Context, t target, stream bool, conc int) (*closedGen, error) {
 	body := chatBody
-	if stream {
+	switch {
+	case strings.HasSuffix(t.url, messagesPath) && stream:
+		body = messagesStreamBody
+	case strings.HasSuffix(t.url, messagesPath):
+		body = messagesBody
+	case stream:
 		body = streamBody
 	}
 	req, addr, err := rawRequest(t.url, body)

@@ -20,8 +20,13 @@ type harness struct {
 	cert *upstreamCert // the upstream's certificate with -tls, else nil
 }
 
-// chatPath is the path of the chat endpoint on every target.
-const chatPath = "/v1/chat/completions"
+// chatPath is the path of the chat endpoint on every target, and
+// messagesPath that of the Anthropic Messages front (passed through to
+// an Anthropic provider).
+const (
+	chatPath     = "/v1/chat/completions"
+	messagesPath = "/v1/messages"
+)
 
 // startUpstream runs the upstream subcommand, serving HTTPS with -tls, and
 // returns it with a probe of its protocol counts.
@@ -90,10 +95,13 @@ func (h *harness) progress(format string, args ...any) {
 type closedScenario struct {
 	name   string
 	stream bool
+	path   string // chatPath or messagesPath
 }
 
-// closed runs the closed-loop comparison: non-streaming, then streaming,
-// each against the bare proxy and llmproxy, fresh processes per scenario.
+// closed runs the closed-loop comparison: chat non-streaming, then
+// streaming, then the same through the Anthropic Messages front (passed
+// through to an Anthropic provider), each against the bare proxy and
+// llmproxy, fresh processes per scenario.
 //
 // With -tls it fails, after the report, unless both proxies reached the
 // upstream over HTTP/2 only.
@@ -106,7 +114,8 @@ func (h *harness) closed(ctx context.Context, out io.Writer) error {
 	var rows []closedRow
 	var notes []string
 	var protos []protoSource
-	for _, sc := range []closedScenario{{"non-streaming", false}, {"streaming", true}} {
+	for _, sc := range []closedScenario{{"non-streaming", false, chatPath}, {"streaming", true, chatPath},
+		{"messages non-streaming", false, messagesPath}, {"messages streaming", true, messagesPath}} {
 		row, scNotes, err := h.runScenario(ctx, up, probe, sc)
 		if err != nil {
 			return err
@@ -134,7 +143,7 @@ func (h *harness) runScenario(ctx context.Context, up *child, probe *protoProbe,
 		return row, nil, err
 	}
 	var gens [2]*closedGen
-	for i, t := range []target{{"bare", bare.url() + chatPath, bare, nil}, {"llmproxy", px.url() + chatPath, px, nil}} {
+	for i, t := range []target{{"bare", bare.url() + sc.path, bare, nil}, {"llmproxy", px.url() + sc.path, px, nil}} {
 		if gens[i], err = newClosedGen(ctx, t, sc.stream, h.o.conc); err != nil {
 			return row, nil, err
 		}

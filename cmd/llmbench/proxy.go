@@ -49,7 +49,9 @@ type proxySetup struct {
 // configYAML is the config.yaml of a benchmarked llmproxy: the production
 // path switched on, that is client auth, a rate limit (high enough never to
 // trigger), the access log to a file and metrics (always on), in front of
-// one OpenAI-format provider, the local upstream. The provider makes no
+// one OpenAI-format provider, the local upstream, and one Anthropic
+// provider at the same upstream serving benchClaudeModel, to which the
+// Messages front passes its requests through. The providers make no
 // retries, so that an answer is one upstream request, as with the bare
 // proxy.
 func configYAML(port int, logFile string, s proxySetup) string {
@@ -63,6 +65,7 @@ rate_limit_window: 60
 rate_limit_chat_rpm: 100000000
 rate_limit_completions_rpm: 100000000
 rate_limit_embeddings_rpm: 100000000
+rate_limit_messages_rpm: 100000000
 request_timeout: 300
 max_inflight: %d
 log_level: info
@@ -76,7 +79,16 @@ providers:
     max_retries: 0
     timeout: 120
     max_connections: %d
-`, port, clientKey, s.maxInflight, logFile, s.upstream, upstreamKeyEnv, benchModel, s.maxConns)
+  - name: bench-anthropic
+    type: anthropic
+    base_url: %s
+    api_key_env: %s
+    models: [%q]
+    max_retries: 0
+    timeout: 120
+    max_connections: %d
+`, port, clientKey, s.maxInflight, logFile, s.upstream, upstreamKeyEnv, benchModel, s.maxConns,
+		s.upstream, upstreamKeyEnv, benchClaudeModel, s.maxConns)
 }
 
 // startProxy writes a config for s in a directory below tmp and runs the

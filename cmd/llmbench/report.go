@@ -216,8 +216,19 @@ func reportClosed(w io.Writer, o *options, rows []closedRow, notes []string) {
 	fmt.Fprintln(w)
 
 	tg := &table{w: w, left: 3, header: []string{"target", "measured", "holds"}}
+	chat := map[bool]closedRow{} // the chat rows, by stream
 	for _, r := range rows {
 		cpu := r.proxy.cpuPerReq() / r.bare.cpuPerReq()
+		if messages, ok := strings.CutPrefix(r.scenario, "messages "); ok {
+			// The Messages front's pass-through against the chat
+			// pass-through of the same kind.
+			if c, ok := chat[r.stream]; ok {
+				vs := r.proxy.cpuPerReq() / c.proxy.cpuPerReq()
+				tg.row("/v1/messages pass-through "+messages+" CPU/request ≤ 1.1× chat's", fmt.Sprintf("%.2f×", vs), yesNo(vs <= 1.1))
+			}
+			continue
+		}
+		chat[r.stream] = r
 		if !r.stream {
 			rps := r.proxy.rps() / r.bare.rps()
 			tg.row("non-streaming CPU/request ≤ 1.0× bare", fmt.Sprintf("%.2f×", cpu), yesNo(cpu <= 1.0))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -14,14 +15,21 @@ import (
 	"time"
 )
 
-// benchModel is the model every benchmark request asks for.
-const benchModel = "bench-model"
+// benchModel is the model every chat request asks for, and
+// benchClaudeModel the model of the Messages front's requests, served by
+// an Anthropic provider.
+const (
+	benchModel       = "bench-model"
+	benchClaudeModel = "bench-claude"
+)
 
 // words are the tokens of the upstream's answers.
 var words = strings.Fields("Hello there! Here is a short answer from the benchmark upstream, " +
 	"with about twenty tokens of text, as a small chat reply would have.")
 
 // runUpstream is the "upstream" subcommand: a local OpenAI-format server
+// (that also answers POST /v1/messages in Anthropic's format, whole or as
+// an event stream of -chunks text deltas, for the Messages pass-through)
 // that answers POST /v1/chat/completions with a fixed small completion, or,
 // for "stream": true, with a role chunk, -chunks content chunks flushed one
 // by one (each after -delay), a finish chunk, a usage chunk when
@@ -91,6 +99,9 @@ type upstream struct {
 	chunkHead []byte
 	tails     [][]byte // role chunk, content chunks, finish chunk, usage chunk
 	protos    protoCounter
+	// The Anthropic Messages answer and event stream, for the
+	// pass-through of POST /v1/messages.
+	message, events []byte
 }
 
 func newUpstream(chunks int, delay time.Duration) *upstream {
@@ -118,7 +129,54 @@ func newUpstream(chunks int, delay time.Duration) *upstream {
 	u.tails = append(u.tails, choice(`{}`, `"stop"`))
 	u.tails = append(u.tails, []byte(`","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":`+
 		strconv.Itoa(u.chunks)+`,"total_tokens":`+strconv.Itoa(24+u.chunks)+"}}\n\n"))
+	u.messagesAnswers(text)
 	return u
+}
+
+// messagesAnswers prepares the answers to POST /v1/messages in Anthropic's
+// format: the same text whole, and a stream of the same -chunks words.
+func (u *upstream) messagesAnswers(text string) {
+	t, _ := json.Marshal(text)
+	u.message = []byte(`{"id":"msg_bench","type":"message","role":"assistant","model":"` + benchClaudeModel +
+		`","content":[{"type":"text","text":` + string(t) + `}],"stop_reason":"end_turn","stop_sequence":null,` +
+		`"usage":{"input_tokens":24,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":` + strconv.Itoa(len(words)) + `}}`)
+	ev := func(name, data string) { u.events = append(u.events, "event: "+name+"\ndata: "+data+"\n\n"...) }
+	ev("message_start", `{"type":"message_start","message":{"id":"msg_bench","type":"message","role":"assistant","model":"`+benchClaudeModel+
+		`","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":24,"output_tokens":1}}}`)
+	ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)
+	for i := range u.chunks {
+		w, _ := json.Marshal(" " + words[i%len(words)])
+		ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`+string(w)+`}}`)
+	}
+	ev("content_block_stop", `{"type":"content_block_stop","index":0}`)
+	ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":`+strconv.Itoa(u.chunks)+`}}`)
+	ev("message_stop", `{"type":"message_stop"}`)
+}
+
+// serveMessages answers POST /v1/messages: the whole message, or the
+// event stream written event by event, each flushed.
+func (u *upstream) serveMessages(w http.ResponseWriter, stream bool) {
+	h := w.Header()
+	if !stream {
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(u.message)))
+		_, _ = w.Write(u.message)
+		return
+	}
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	for rest := u.events; len(rest) > 0; {
+		i := bytes.Index(rest, []byte("\n\n")) + 2
+		if _, err := w.Write(rest[:i]); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		rest = rest[i:]
+	}
 }
 
 // chatRequest is what the upstream reads of a request.
@@ -136,6 +194,16 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.protos.count(r)
+	if r.Method == http.MethodPost && r.URL.Path == messagesPath {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		var req chatRequest
+		_ = json.Unmarshal(body, &req)
+		u.serveMessages(w, req.Stream)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
 		http.Error(w, `{"error":{"message":"not found","type":"invalid_request_error","param":null,"code":null}}`, http.StatusNotFound)
 		return

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/anthropicwire"
 	"github.com/llmproxy/llmproxy/internal/jsonx"
 )
 
@@ -17,22 +18,11 @@ import (
 const maxMessageBytes = 4096
 
 // statusOverloaded is Anthropic's status for a global overload.
-const statusOverloaded = 529
+const statusOverloaded = anthropicwire.StatusOverloaded
 
 // typeStatus is the HTTP status Anthropic answers each error type with. It
 // classifies error events, which arrive after a 200.
-var typeStatus = map[string]int{
-	"invalid_request_error": http.StatusBadRequest,
-	"authentication_error":  http.StatusUnauthorized,
-	"billing_error":         http.StatusPaymentRequired,
-	"permission_error":      http.StatusForbidden,
-	"not_found_error":       http.StatusNotFound,
-	"request_too_large":     http.StatusRequestEntityTooLarge,
-	"rate_limit_error":      http.StatusTooManyRequests,
-	"api_error":             http.StatusInternalServerError,
-	"timeout_error":         http.StatusGatewayTimeout,
-	"overloaded_error":      statusOverloaded,
-}
+var typeStatus = anthropicwire.ErrorStatus
 
 // errorEnvelope is Anthropic's error body:
 // {"type":"error","error":{"type","message","details"?},"request_id"}.

@@ -54,6 +54,11 @@ func (p *Provider) call(ctx context.Context, method, path string, body []byte) (
 	if err != nil {
 		return nil, err
 	}
+	return p.roundTrip(ctx, req)
+}
+
+// roundTrip sends req and returns the body of its 2xx answer (see call).
+func (p *Provider) roundTrip(ctx context.Context, req *http.Request) ([]byte, error) {
 	resp, err := p.do(ctx, req)
 	if err != nil {
 		return nil, err

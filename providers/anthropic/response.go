@@ -1,13 +1,13 @@
 package anthropic
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"strings"
 
 	"github.com/llmproxy/llmproxy"
+	"github.com/llmproxy/llmproxy/internal/anthropicwire"
 )
 
 // message is a Messages answer, and the message of a stream's
@@ -78,19 +78,9 @@ func (u *usage) openAI() *llmproxy.Usage {
 	return out
 }
 
-// finishReason maps a stop reason to OpenAI's finish reason. Unknown
-// reasons (and a missing one) are "stop".
-func finishReason(stop string) string {
-	switch stop {
-	case "max_tokens", "model_context_window_exceeded":
-		return "length"
-	case "tool_use":
-		return "tool_calls"
-	case "refusal":
-		return "content_filter"
-	}
-	return "stop"
-}
+// finishReason maps a stop reason to OpenAI's finish reason (see
+// anthropicwire.FinishReason).
+func finishReason(stop string) string { return anthropicwire.FinishReason(stop) }
 
 // chatResponse translates a Messages answer to an OpenAI chat completion
 // created at the given unix time. reqModel names the model when the
@@ -108,7 +98,7 @@ func chatResponse(m *message, reqModel string, created int64) *llmproxy.ChatResp
 			thinking.WriteString(b.Thinking)
 		case "tool_use":
 			calls = append(calls, llmproxy.ToolCall{ID: b.ID, Type: "function",
-				Function: llmproxy.FunctionCall{Name: b.Name, Arguments: compactArguments(b.Input)}})
+				Function: llmproxy.FunctionCall{Name: b.Name, Arguments: anthropicwire.ToolArguments(b.Input)}})
 		}
 	}
 	msg := llmproxy.Message{Role: "assistant", ToolCalls: calls}
@@ -145,16 +135,6 @@ func completionResponse(m *message, reqModel string, created int64) *llmproxy.Co
 		Choices: []llmproxy.CompletionChoice{{Index: 0, Text: text.String(), FinishReason: finishReason(deref(m.StopReason))}},
 		Usage:   m.Usage.openAI(),
 	}
-}
-
-// compactArguments returns a tool_use input as the compact JSON text of
-// OpenAI's arguments; a missing input is the empty object.
-func compactArguments(input json.RawMessage) string {
-	var b bytes.Buffer
-	if len(input) == 0 || json.Compact(&b, input) != nil || b.String() == "null" {
-		return "{}"
-	}
-	return b.String()
 }
 
 // jsonString encodes s as a JSON string.
