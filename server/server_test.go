@@ -213,6 +213,7 @@ func chatBody(model, content string) string {
 // proxyInfo is _proxy_info as the server writes it.
 type proxyInfo struct {
 	Provider      string   `json:"provider"`
+	Model         string   `json:"model"`
 	AttemptNumber int      `json:"attempt_number"`
 	ResponseTime  *float64 `json:"response_time"`
 	RequestID     string   `json:"request_id"`
