@@ -138,7 +138,7 @@ func TestMessagesStreamRaw(t *testing.T) {
 		assert.Equal(t, "C:content_block_delta", marks[0], "the first text delta commits")
 		assert.Equal(t, []string{"C:message_delta", "F:message_delta", "F:message_stop"}, marks[len(marks)-3:])
 		assert.Equal(t, &llmproxy.Usage{PromptTokens: 600, CompletionTokens: 89, TotalTokens: 689,
-			PromptTokensDetails: &llmproxy.TokenDetails{CachedTokens: 100}}, u)
+			PromptTokensDetails: &llmproxy.TokenDetails{CachedTokens: 100, CacheWriteTokens: 20}}, u)
 	})
 
 	t.Run("output usage on top of message_start's input", func(t *testing.T) {
