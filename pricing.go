@@ -225,7 +225,23 @@ func (t *priceTable) find(typ, model string) (ModelPrice, bool) {
 	if _, rest, ok := strings.Cut(model, "/"); ok && rest != "" {
 		return defaultLists[""].match(rest)
 	}
+	if rest := bedrockModelName(model); rest != "" {
+		return defaultLists[""].match(rest)
+	}
 	return ModelPrice{}, false
+}
+
+// bedrockModelName returns the vendor's own name in a Bedrock model id or
+// inference profile ("anthropic.claude-3-5-haiku-20241022-v1:0",
+// "us.anthropic.claude-sonnet-4-20250514-v1:0" → "claude-…"), which
+// Bedrock bills at the vendor's list price, or "" for other names.
+func bedrockModelName(model string) string {
+	for _, vendor := range [...]string{"anthropic.", "amazon.", "cohere.", "meta.", "mistral.", "deepseek."} {
+		if i := strings.Index(model, vendor); i >= 0 && !strings.Contains(model[:i], "/") {
+			return model[i+len(vendor):]
+		}
+	}
+	return ""
 }
 
 // DefaultPrice returns the shipped default price of model answered by a

@@ -73,6 +73,31 @@ var defaultPrices = map[string]map[string]ModelPrice{
 		"grok-code-fast-1*": {Input: 0.20, Output: 1.50, CachedInput: Price(0.02)},
 		"grok-2*":           {Input: 2, Output: 10},
 	},
+	"gemini": {
+		// Prompts up to 200k tokens; Gemini bills thinking as output.
+		"gemini-2.5-pro*":        {Input: 1.25, Output: 10, CachedInput: Price(0.125)},
+		"gemini-2.5-flash*":      {Input: 0.30, Output: 2.50, CachedInput: Price(0.03)},
+		"gemini-2.5-flash-lite*": {Input: 0.10, Output: 0.40, CachedInput: Price(0.01)},
+		"gemini-2.0-flash*":      {Input: 0.10, Output: 0.40, CachedInput: Price(0.025)},
+		"gemini-2.0-flash-lite*": {Input: 0.075, Output: 0.30},
+		"gemini-embedding-001":   {Input: 0.15},
+	},
+	"deepseek": {
+		// DeepSeek-V3.2-Exp, from 2025-09-29: cache miss, cache hit, output.
+		"deepseek-chat":     {Input: 0.28, Output: 0.42, CachedInput: Price(0.028)},
+		"deepseek-reasoner": {Input: 0.28, Output: 0.42, CachedInput: Price(0.028)},
+	},
+	"mistral": {
+		"mistral-large*":  {Input: 2, Output: 6},
+		"mistral-medium*": {Input: 0.40, Output: 2},
+		"mistral-small*":  {Input: 0.10, Output: 0.30},
+		"codestral*":      {Input: 0.30, Output: 0.90},
+		"mistral-embed":   {Input: 0.10},
+	},
+	"groq": {
+		"llama-3.3-70b-versatile": {Input: 0.59, Output: 0.79},
+		"llama-3.1-8b-instant":    {Input: 0.05, Output: 0.08},
+	},
 	"mock": {
 		"*": {},
 	},

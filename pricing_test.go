@@ -78,25 +78,30 @@ func TestPriceLookup(t *testing.T) {
 		typ, model string
 		want       float64 // Input; -1: unpriced
 	}{
-		{"openai", "gpt-4o-mini", 9},                       // the configuration beats the defaults
-		{"openai", "gpt-4o", 2.50},                         // a default
-		{"openai", "gpt-4o-2024-08-06", 2.50},              // a dated snapshot, by glob
-		{"openai", "gpt-4o-2024-05-13", 5},                 // an exact default beats a glob
-		{"openai", "gpt-4o-mini-2024-07-18", 0.15},         // the longest glob wins
-		{"openai", "my-model-xl", 2},                       // the longest configured glob wins
-		{"openai", "my-model-s", 1},                        //
-		{"anthropic", "claude-sonnet-4-5-20250929", 3},     //
-		{"anthropic", "claude-opus-4-5-20251101", 5},       //
-		{"anthropic", "claude-opus-4-1-20250805", 15},      //
-		{"grok", "grok-4-fast-reasoning", 0.20},            //
-		{"cohere", "command-r", 0.15},                      //
-		{"perplexity", "sonar-pro", 3},                     //
-		{"mock", "gpt-4o", 0},                              // the mock is free whatever the model
-		{"mock", "mock-1", 0},                              //
-		{"azure", "gpt-4o", 2.50},                          // a type without defaults: any type's
-		{"openrouter", "anthropic/claude-3-5-haiku", 0.80}, // vendor/model
-		{"openai", "llama3", -1},                           // unknown
-		{"openrouter", "meta-llama/llama-3-70b", -1},       // unknown
+		{"openai", "gpt-4o-mini", 9},                                  // the configuration beats the defaults
+		{"openai", "gpt-4o", 2.50},                                    // a default
+		{"openai", "gpt-4o-2024-08-06", 2.50},                         // a dated snapshot, by glob
+		{"openai", "gpt-4o-2024-05-13", 5},                            // an exact default beats a glob
+		{"openai", "gpt-4o-mini-2024-07-18", 0.15},                    // the longest glob wins
+		{"openai", "my-model-xl", 2},                                  // the longest configured glob wins
+		{"openai", "my-model-s", 1},                                   //
+		{"anthropic", "claude-sonnet-4-5-20250929", 3},                //
+		{"anthropic", "claude-opus-4-5-20251101", 5},                  //
+		{"anthropic", "claude-opus-4-1-20250805", 15},                 //
+		{"grok", "grok-4-fast-reasoning", 0.20},                       //
+		{"cohere", "command-r", 0.15},                                 //
+		{"perplexity", "sonar-pro", 3},                                //
+		{"mock", "gpt-4o", 0},                                         // the mock is free whatever the model
+		{"mock", "mock-1", 0},                                         //
+		{"azure", "gpt-4o", 2.50},                                     // a type without defaults: any type's
+		{"openrouter", "anthropic/claude-3-5-haiku", 0.80},            // vendor/model
+		{"gemini", "gemini-2.5-flash", 0.30},                          //
+		{"gemini", "gemini-2.5-flash-lite", 0.10},                     // the longest glob wins
+		{"deepseek", "deepseek-chat", 0.28},                           //
+		{"bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0", 0.80}, // a Bedrock model id
+		{"bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0", 3},  // an inference profile
+		{"openai", "llama3", -1},                                      // unknown
+		{"openrouter", "meta-llama/llama-3-70b", -1},                  // unknown
 	}
 	for _, tc := range cases {
 		pr, ok := tab.lookup(tc.typ, tc.model)
