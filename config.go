@@ -135,6 +135,17 @@ type Config struct {
 	// admitting more only queues requests. 0 means no limit.
 	MaxInflight int `mapstructure:"max_inflight"`
 
+	// Graceful shutdown (cmd/llmproxy and server.Server).
+	//
+	// ShutdownTimeout is how long a stopping instance (SIGTERM, SIGINT)
+	// lets the requests in flight and the open streams finish, after it
+	// has failed its readiness (GET /health answers 503 "shutting_down")
+	// and stopped accepting connections; the streams still open then end
+	// with an error frame (code "server_shutting_down"), never a clean
+	// [DONE]. Default 30 s. Give orchestrators a termination grace period
+	// longer than it (see docs/deployment.md).
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+
 	LogLevel   string `mapstructure:"log_level"`   // debug, info (default), warn, error
 	LogFile    string `mapstructure:"log_file"`    // empty: standard error
 	ConfigFile string `mapstructure:"config_file"` // the file this config came from, if any
@@ -266,6 +277,7 @@ const (
 	DefaultHealthCheckInterval     = 60 * time.Second
 	DefaultRetryBudgetPercent      = 20
 	DefaultRetryBudgetWindow       = 10 * time.Second
+	DefaultShutdownTimeout         = 30 * time.Second
 )
 
 // Per-endpoint rate limits, in requests per client per minute, of a config
@@ -336,6 +348,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryBudgetWindow == 0 {
 		c.RetryBudgetWindow = DefaultRetryBudgetWindow
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -439,6 +454,7 @@ func (c *Config) Validate() error {
 		{"circuit_breaker_timeout", c.CircuitBreakerTimeout},
 		{"health_check_interval", c.HealthCheckInterval},
 		{"retry_budget_window", c.RetryBudgetWindow},
+		{"shutdown_timeout", c.ShutdownTimeout},
 	} {
 		if d.v < 0 {
 			bad(d.name, "must be a positive number of seconds, got %v", d.v.Seconds())

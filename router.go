@@ -335,8 +335,14 @@ func retryDelay(n uint, e *Error, base time.Duration) time.Duration {
 }
 
 // contextError is the error for a request whose context ended: the caller's
-// cancellation, or the request timeout.
+// cancellation, or the request timeout. A caller that cancels the context
+// with an *Error as its cause (context.WithCancelCause) gets that error, so
+// that a server can say why it ended a request (a shutdown, say); give it
+// KindCanceled so that it counts against no provider.
 func contextError(ctx context.Context, last *Error) *Error {
+	if e, ok := context.Cause(ctx).(*Error); ok {
+		return e
+	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return &Error{Kind: KindCanceled, Message: "the request was canceled", Err: ctx.Err()}
 	}

@@ -24,6 +24,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/llmproxy/llmproxy"
 )
@@ -93,7 +94,7 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	// shed comes first, so that a request over max_inflight costs next to
 	// nothing; recover sits inside observe so that a panicked request still
 	// gets its access log line (status 500).
-	return &handler{Handler: s.shed(s.observe(s.recover(s.cors(mux)))), limits: s.limits, inflight: s.inflight}
+	return &handler{Handler: s.shed(s.observe(s.recover(s.cors(mux)))), limits: s.limits, inflight: s.inflight, draining: &s.draining}
 }
 
 // server holds what the handlers share.
@@ -109,6 +110,8 @@ type server struct {
 	keyIDs keyIDCache
 	// trusted caches the parsed trusted_proxies.
 	trusted trustedProxies
+	// draining is set by Drain (graceful shutdown): GET /health fails.
+	draining atomic.Bool
 }
 
 // only answers 405 in the OpenAI envelope to methods other than method
