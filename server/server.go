@@ -3,7 +3,7 @@
 //
 //	POST /v1/chat/completions   POST /v1/completions   POST /v1/embeddings
 //	GET  /v1/models             GET  /providers        GET  /metrics
-//	GET  /health
+//	GET  /health               GET  /livez
 //
 // The handler authenticates clients (the configured header or
 // "Authorization: Bearer"), rate-limits them (per client and endpoint, in
@@ -85,6 +85,9 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	mux.Handle("/providers", only(http.MethodGet, s.auth(http.HandlerFunc(s.providers))))
 	mux.Handle("/metrics", only(http.MethodGet, s.auth(http.HandlerFunc(s.metrics))))
 	mux.Handle("/health", only(http.MethodGet, http.HandlerFunc(s.health)))
+	// Liveness (deployment): 200 while the process serves HTTP, whatever
+	// the providers; no key, no work. /health is the readiness check.
+	mux.Handle("/livez", only(http.MethodGet, http.HandlerFunc(live)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &llmproxy.Error{
 			Kind: llmproxy.KindNotFound, Status: http.StatusNotFound, Type: "invalid_request_error",

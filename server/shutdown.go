@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -87,4 +88,13 @@ func Drain(h http.Handler) {
 	if hh, ok := h.(*handler); ok {
 		hh.draining.Store(true)
 	}
+}
+
+// live answers GET /livez, the liveness check: 200 {"status":"ok"} as long
+// as the process serves HTTP, draining included. Unlike GET /health it does
+// not fail when the providers do, so that an orchestrator restarts a wedged
+// process, never one whose upstreams are down.
+func live(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 }

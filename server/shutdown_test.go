@@ -257,5 +257,8 @@ func TestDrainHealth(t *testing.T) {
 	r := get(t, srv, "/health")
 	assert.Equal(t, http.StatusServiceUnavailable, r.status)
 	assert.Equal(t, "shutting_down", r.object(t)["status"])
+	live := get(t, srv, "/livez")
+	assert.Equal(t, http.StatusOK, live.status, "liveness does not fail while draining")
+	assert.Equal(t, "ok", live.object(t)["status"])
 	assert.Equal(t, http.StatusOK, postJSON(t, srv, "/v1/chat/completions", chatBody("mock-1", "hi"), "Authorization", "Bearer "+clientKey).status)
 }

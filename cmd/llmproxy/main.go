@@ -4,6 +4,12 @@
 // Usage:
 //
 //	llmproxy [--config config.yaml] [--log-format json|text]
+//	llmproxy --version
+//	llmproxy [--config config.yaml] --healthcheck
+//
+// --healthcheck probes a running instance's GET /health on loopback (the
+// container's HEALTHCHECK: distroless images have no curl) and exits 0 when
+// it answers 200; --version prints the version and exits.
 //
 // It listens on host:port from the config (PROXY_API_HOST and
 // PROXY_API_PORT override them; the default, 127.0.0.1:8000, reaches this
@@ -53,8 +59,17 @@ func run(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "config.yaml", "path of the configuration file")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	probe := fs.Bool("healthcheck", false, "ask the running instance (the config's port, on loopback) for GET /health; exit 0 when it answers 200, 1 otherwise")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		printVersion(os.Stdout)
+		return nil
+	}
+	if *probe {
+		return healthcheck(context.Background(), *configPath, os.Stdout)
 	}
 
 	cfg, err := llmproxy.LoadConfig(*configPath)
