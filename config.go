@@ -146,6 +146,17 @@ type Config struct {
 	// longer than it (see docs/deployment.md).
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 
+	// OpenTelemetry traces (cmd/llmproxy; see docs/deployment.md).
+	//
+	// OTelEndpoint is the OTLP collector's URL (http://collector:4318 for
+	// OTLP/HTTP, http://collector:4317 for gRPC). Tracing is off unless it
+	// or OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+	// is set. Read at start only.
+	OTelEndpoint string `mapstructure:"otel_endpoint"`
+	// OTelProtocol is "http/protobuf" (the default) or "grpc"; empty
+	// defers to OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL.
+	OTelProtocol string `mapstructure:"otel_protocol"`
+
 	LogLevel   string `mapstructure:"log_level"`   // debug, info (default), warn, error
 	LogFile    string `mapstructure:"log_file"`    // empty: standard error
 	ConfigFile string `mapstructure:"config_file"` // the file this config came from, if any

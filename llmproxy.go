@@ -14,6 +14,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/llmproxy/llmproxy/ratelimit"
 )
@@ -46,6 +47,9 @@ type Proxy struct {
 	monitorCtx   context.Context
 	stopMonitors context.CancelFunc
 	monitors     sync.WaitGroup
+
+	// tracer traces the upstream attempts (WithTracerProvider); nil: off.
+	tracer trace.Tracer
 
 	reloadMu  sync.Mutex // serialises Reload and Close
 	closed    bool

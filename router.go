@@ -104,14 +104,17 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 			}
 			tries++
 			attempt++
-			r, err := safeCall(ctx, p, u, reqID, call)
+			actx, span := p.startAttempt(ctx, u, endpoint, model, attempt, i > 0) // tracing.go
+			r, err := safeCall(actx, p, u, reqID, call)
 			if err != nil {
 				provErr = classify(ctx, u.cfg.Name, err)
+				span.fail(provErr)
 				a.end(provErr)
 				p.rec.attempt(u.cfg.Name, provErr, tries > 1)
 				return provErr
 			}
 			p.rec.attempt(u.cfg.Name, nil, tries > 1)
+			span.ok(r)
 			a.answered()
 			if s, ok := any(r).(streamOutcome); ok {
 				s.reportOutcome(a.end)

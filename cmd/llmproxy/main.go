@@ -83,7 +83,22 @@ func run(args []string, stderr io.Writer) error {
 	defer closeLog()
 	warnIfOpen(logger, cfg.Host, cfg.APIKeys)
 
-	p, err := llmproxy.New(cfg, llmproxy.WithLogger(logger))
+	opts := []llmproxy.Option{llmproxy.WithLogger(logger)}
+	tp, err := newTracerProvider(context.Background(), cfg) // tracing.go; nil: off
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				logger.Warn("tracing: spans not sent at exit", "error", err.Error())
+			}
+		}()
+		opts = append(opts, llmproxy.WithTracerProvider(tp))
+	}
+	p, err := llmproxy.New(cfg, opts...)
 	if err != nil {
 		return err
 	}
