@@ -158,6 +158,28 @@ type Config struct {
 	// admitting more only queues requests. 0 means no limit.
 	MaxInflight int `mapstructure:"max_inflight"`
 
+	// Graceful shutdown (cmd/llmproxy and server.Server).
+	//
+	// ShutdownTimeout is how long a stopping instance (SIGTERM, SIGINT)
+	// lets the requests in flight and the open streams finish, after it
+	// has failed its readiness (GET /health answers 503 "shutting_down")
+	// and stopped accepting connections; the streams still open then end
+	// with an error frame (code "server_shutting_down"), never a clean
+	// [DONE]. Default 30 s. Give orchestrators a termination grace period
+	// longer than it (see docs/deployment.md).
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+
+	// OpenTelemetry traces (cmd/llmproxy; see docs/deployment.md).
+	//
+	// OTelEndpoint is the OTLP collector's URL (http://collector:4318 for
+	// OTLP/HTTP, http://collector:4317 for gRPC). Tracing is off unless it
+	// or OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+	// is set. Read at start only.
+	OTelEndpoint string `mapstructure:"otel_endpoint"`
+	// OTelProtocol is "http/protobuf" (the default) or "grpc"; empty
+	// defers to OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL.
+	OTelProtocol string `mapstructure:"otel_protocol"`
+
 	LogLevel   string `mapstructure:"log_level"`   // debug, info (default), warn, error
 	LogFile    string `mapstructure:"log_file"`    // empty: standard error
 	ConfigFile string `mapstructure:"config_file"` // the file this config came from, if any
@@ -394,6 +416,7 @@ const (
 	DefaultRetryBudgetPercent      = 20
 	DefaultRetryBudgetWindow       = 10 * time.Second
 	DefaultKeyCooldown             = 60 * time.Second
+	DefaultShutdownTimeout         = 30 * time.Second
 )
 
 // Per-endpoint rate limits, in requests per client per minute, of a config
@@ -474,6 +497,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryBudgetWindow == 0 {
 		c.RetryBudgetWindow = DefaultRetryBudgetWindow
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -597,6 +623,7 @@ func (c *Config) Validate() error {
 		{"health_check_interval", c.HealthCheckInterval},
 		{"retry_budget_window", c.RetryBudgetWindow},
 		{"responses_store_ttl", c.ResponsesStoreTTL},
+		{"shutdown_timeout", c.ShutdownTimeout},
 	} {
 		if d.v < 0 {
 			bad(d.name, "must be a positive number of seconds, got %v", d.v.Seconds())

@@ -66,6 +66,7 @@ health_check_interval: 15
 load_balancing: least_latency
 retry_budget_percent: 50
 retry_budget_window: 30
+shutdown_timeout: 45
 log_level: debug
 log_file: /var/log/llmproxy.log
 config_file: /etc/llmproxy/config.yaml
@@ -129,6 +130,7 @@ func TestLoadConfig(t *testing.T) {
 					LoadBalancing:           LoadBalancingLeastLatency,
 					RetryBudgetPercent:      50,
 					RetryBudgetWindow:       30 * time.Second,
+					ShutdownTimeout:         45 * time.Second,
 					LogLevel:                "debug",
 					LogFile:                 "/var/log/llmproxy.log",
 					ConfigFile:              "/etc/llmproxy/config.yaml",
@@ -180,6 +182,7 @@ func TestLoadConfig(t *testing.T) {
 					LoadBalancing:           LoadBalancingWeighted,
 					RetryBudgetPercent:      DefaultRetryBudgetPercent,
 					RetryBudgetWindow:       DefaultRetryBudgetWindow,
+					ShutdownTimeout:         DefaultShutdownTimeout,
 					LogLevel:                "info",
 					ConfigFile:              path,
 					Providers: []ProviderConfig{{

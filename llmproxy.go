@@ -15,6 +15,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/llmproxy/llmproxy/ratelimit"
 )
@@ -54,6 +55,9 @@ type Proxy struct {
 	monitorCtx   context.Context
 	stopMonitors context.CancelFunc
 	monitors     sync.WaitGroup
+
+	// tracer traces the upstream attempts (WithTracerProvider); nil: off.
+	tracer trace.Tracer
 
 	reloadMu  sync.Mutex // serialises Reload and Close
 	closed    bool

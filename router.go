@@ -100,9 +100,11 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 				k := u.pick()
 				tries++
 				attempt++
-				r, err := safeCall(withUpstreamModel(ctx, c.model), p, k, reqID, call)
+				actx, span := p.startAttempt(withUpstreamModel(ctx, c.model), u, endpoint, c.model, attempt, i > 0) // tracing.go
+				r, err := safeCall(actx, p, k, reqID, call)
 				if err != nil {
 					provErr = classify(ctx, u.cfg.Name, err)
+					span.fail(provErr)
 					rotate := u.keyFault(k, provErr) && rotations < len(u.keys.slots) && ctx.Err() == nil
 					if rotate {
 						a.endKeyFault()
@@ -119,6 +121,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 				}
 				p.rec.attempt(u.cfg.Name, nil, tries > 1)
 				p.rec.keyAttempt(k, nil)
+				span.ok(r)
 				a.answered()
 				if s, ok := any(r).(streamOutcome); ok {
 					s.reportOutcome(a.end)
@@ -352,8 +355,14 @@ func retryDelay(n uint, e *Error, base time.Duration) time.Duration {
 }
 
 // contextError is the error for a request whose context ended: the caller's
-// cancellation, or the request timeout.
+// cancellation, or the request timeout. A caller that cancels the context
+// with an *Error as its cause (context.WithCancelCause) gets that error, so
+// that a server can say why it ended a request (a shutdown, say); give it
+// KindCanceled so that it counts against no provider.
 func contextError(ctx context.Context, last *Error) *Error {
+	if e, ok := context.Cause(ctx).(*Error); ok {
+		return e
+	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return &Error{Kind: KindCanceled, Message: "the request was canceled", Err: ctx.Err()}
 	}

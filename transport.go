@@ -12,6 +12,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Timeouts of the connection set-up done by NewTransport. Waiting for an
@@ -114,7 +117,9 @@ func ResolveBaseURL(cfg ProviderConfig, def string) (string, error) {
 // NewJSONRequest builds a request to url that asks for JSON ("Accept:
 // application/json") and, when body is not nil, carries body as JSON
 // ("Content-Type: application/json"). The caller adds its own headers, then
-// the configured ones with SetCustomHeaders. It is safe for concurrent use.
+// the configured ones with SetCustomHeaders. When ctx carries a span, the
+// request carries it as W3C traceparent (and tracestate). It is safe for
+// concurrent use.
 func NewJSONRequest(ctx context.Context, method, url string, body []byte) (*http.Request, error) {
 	var r io.Reader
 	if body != nil {
@@ -128,6 +133,10 @@ func NewJSONRequest(ctx context.Context, method, url string, body []byte) (*http
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		// The attempt's span (WithTracerProvider), or the caller's.
+		traceContext.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
 	return req, nil
 }
 

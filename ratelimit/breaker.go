@@ -232,12 +232,28 @@ func (b *Breaker) shared() (*gobreaker.DistributedCircuitBreaker[struct{}], erro
 	if b.dcb != nil {
 		return b.dcb, nil
 	}
-	dcb, err := gobreaker.NewDistributedCircuitBreaker[struct{}](b.r.BreakerStore(), b.settings)
+	dcb, err := newDistributed(b.r.BreakerStore(), b.settings)
 	if err != nil {
 		return nil, err
 	}
 	b.dcb = dcb
 	return dcb, nil
+}
+
+// newDistributed is gobreaker.NewDistributedCircuitBreaker without its
+// panic: in v2.4.0, when reading the state fails once the lock is taken
+// (Redis down when a breaker is first used), its deferred unlock runs on
+// the nil breaker it returns, and the local lock stays held. The panic
+// becomes a StoreError (the failed read has already reported the outage)
+// and the lock is released here.
+func newDistributed(store *BreakerStore, settings gobreaker.Settings) (dcb *gobreaker.DistributedCircuitBreaker[struct{}], err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			_ = store.Unlock("gobreaker:mutex:" + settings.Name)
+			dcb, err = nil, &StoreError{Err: fmt.Errorf("creating the shared breaker state: %v", v)}
+		}
+	}()
+	return gobreaker.NewDistributedCircuitBreaker[struct{}](store, settings)
 }
 
 // forget drops the distributed breaker after its state vanished from Redis

@@ -596,6 +596,34 @@ func TestBreakerFallsBackDuringOutage(t *testing.T) {
 	assert.EqualValues(t, 1, n)
 }
 
+// A breaker first used while Redis is down (a replica starting during an
+// outage) serves from memory, neither panicking (gobreaker v2.4.0 does, see
+// newDistributed) nor keeping its lock, and takes up the shared state once
+// Redis is back.
+func TestBreakerFirstUseDuringOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	r, _ := newTestRedis(t, srv, RedisOptions{ProbeInterval: time.Hour})
+	br := r.NewBreaker(tripSettings("anthropic"))
+	srv.Stop()
+	done, err := br.Allow()
+	require.NoError(t, err, "served from memory")
+	done(nil)
+	assert.False(t, r.Healthy())
+
+	srv.Restart()
+	endProbeWait(r)
+	waitFor(t, func() bool {
+		_ = br.State()
+		return r.Healthy()
+	}, "the next call after the interval probes, and Redis answers")
+	done, err = br.Allow()
+	require.NoError(t, err, "the lock was released: the shared state is created")
+	done(nil)
+	n, err := rawClient(t, srv).Exists(context.Background(), "llmproxy:cb:gobreaker:state:anthropic").Result()
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n)
+}
+
 // A Lock that Redis fails returns nil at once, so that gobreaker does not
 // retry it every 500 ms for 5 s: the read or write that follows fails just
 // as fast and reports the outage. Unlock then releases the local lock.

@@ -181,7 +181,8 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 type healthAnswer struct {
 	// Status is "healthy" when every active provider is, "degraded" when
 	// some provider can serve but not every one is healthy, and
-	// "unhealthy" (answered 503) when none can serve.
+	// "unhealthy" (answered 503) when none can serve; "shutting_down"
+	// (answered 503) once the instance is stopping (see Drain).
 	Status  string `json:"status"`
 	App     string `json:"app"`
 	Version string `json:"version,omitempty"`
@@ -210,9 +211,18 @@ type providerStatus struct {
 
 // health answers 200 while at least one provider can serve and 503 when
 // none can: no provider is active, or every one is unhealthy (its breaker
-// open or its health check failing). It needs no key.
+// open or its health check failing), and 503 with status "shutting_down"
+// once Drain was called. It needs no key.
 func (s *server) health(w http.ResponseWriter, r *http.Request) {
 	cfg := s.p.Config()
+	if s.draining.Load() {
+		// Shutting down (see Drain): out of rotation, whatever the providers.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(healthAnswer{Status: "shutting_down", App: cfg.AppName,
+			Version: cfg.AppVersion, Providers: []providerStatus{}})
+		return
+	}
 	hs := s.p.Health()
 	ans := healthAnswer{Status: "healthy", App: cfg.AppName, Version: cfg.AppVersion,
 		Active: len(hs), Providers: make([]providerStatus, 0, len(hs)),

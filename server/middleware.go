@@ -74,6 +74,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 		id := requestID(r)
 		ri := &requestInfo{id: id}
 		ctx := context.WithValue(llmproxy.WithRequestID(r.Context(), id), infoKey{}, ri)
+		ctx, span := s.startSpan(ctx, r) // nil unless tracing (tracing.go)
 		w.Header().Set("X-Request-ID", id)
 		sw := &statusWriter{ResponseWriter: w, ri: ri}
 		next.ServeHTTP(sw, r.WithContext(ctx))
@@ -86,6 +87,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 				ri.provider, ri.attempts = e.Provider, e.Attempts
 			}
 		}
+		endSpan(span, r, ri, sw.status)
 		s.accessLog(ctx, r, ri, sw.status, start)
 	})
 }

@@ -484,6 +484,7 @@ type handler struct {
 	http.Handler
 	limits   *rateLimits
 	inflight *inflightLimiter // nil: no limit
+	draining *atomic.Bool     // set by Drain; read by GET /health
 }
 
 var _ io.Closer = (*handler)(nil)

@@ -4,7 +4,8 @@
 //	POST /v1/chat/completions   POST /v1/completions   POST /v1/embeddings
 //	POST /v1/responses          GET, DELETE /v1/responses/{id}
 //	GET  /v1/models             GET  /providers        GET  /metrics
-//	GET  /health                GET  /v1/key           GET  /admin/keys
+//	GET  /health                GET  /livez
+//	GET  /v1/key                GET  /admin/keys
 //
 // and the Anthropic Messages front (package front/messages):
 //
@@ -31,6 +32,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/llmproxy/llmproxy"
 	"github.com/llmproxy/llmproxy/front/responses"
@@ -102,6 +104,9 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	// Team keys (keys.go).
 	mux.Handle("/v1/key", only(http.MethodGet, s.auth(http.HandlerFunc(s.key))))
 	mux.Handle("/admin/keys", only(http.MethodGet, s.auth(http.HandlerFunc(s.adminKeys))))
+	// Liveness (deployment): 200 while the process serves HTTP, whatever
+	// the providers; no key, no work. /health is the readiness check.
+	mux.Handle("/livez", only(http.MethodGet, http.HandlerFunc(live)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &llmproxy.Error{
 			Kind: llmproxy.KindNotFound, Status: http.StatusNotFound, Type: "invalid_request_error",
@@ -111,7 +116,7 @@ func Handler(p *llmproxy.Proxy, opts Options) http.Handler {
 	// shed comes first, so that a request over max_inflight costs next to
 	// nothing; recover sits inside observe so that a panicked request still
 	// gets its access log line (status 500).
-	return &handler{Handler: s.shed(s.observe(s.recover(s.cors(mux)))), limits: s.limits, inflight: s.inflight}
+	return &handler{Handler: s.shed(s.observe(s.recover(s.cors(mux)))), limits: s.limits, inflight: s.inflight, draining: &s.draining}
 }
 
 // server holds what the handlers share.
@@ -127,6 +132,8 @@ type server struct {
 	keyIDs keyIDCache
 	// trusted caches the parsed trusted_proxies.
 	trusted trustedProxies
+	// draining is set by Drain (graceful shutdown): GET /health fails.
+	draining atomic.Bool
 }
 
 // only answers 405 in the OpenAI envelope to methods other than method

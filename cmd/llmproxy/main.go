@@ -4,6 +4,12 @@
 // Usage:
 //
 //	llmproxy [--config config.yaml] [--log-format json|text]
+//	llmproxy --version
+//	llmproxy [--config config.yaml] --healthcheck
+//
+// --healthcheck probes a running instance's GET /health on loopback (the
+// container's HEALTHCHECK: distroless images have no curl) and exits 0 when
+// it answers 200; --version prints the version and exits.
 //
 // It listens on host:port from the config (PROXY_API_HOST and
 // PROXY_API_PORT override them; the default, 127.0.0.1:8000, reaches this
@@ -11,7 +17,10 @@
 // at start and at every reload), logs JSON to standard error or log_file
 // (buffered: a line reaches the file within 100 ms, and every line is
 // written out before the command exits), and shuts down gracefully on
-// SIGINT or SIGTERM, letting in-flight requests finish.
+// SIGINT or SIGTERM: GET /health answers 503 "shutting_down" and new
+// connections are refused at once, in-flight requests and open streams
+// get shutdown_timeout to finish, and the streams still open then end
+// with an error frame (never a clean [DONE]).
 package main
 
 import (
@@ -38,10 +47,6 @@ import (
 	"github.com/llmproxy/llmproxy/server"
 )
 
-// shutdownGrace is how long in-flight requests may take to finish after a
-// shutdown signal.
-const shutdownGrace = 30 * time.Second
-
 func main() {
 	if err := run(os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "llmproxy:", err)
@@ -54,8 +59,17 @@ func run(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "config.yaml", "path of the configuration file")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	probe := fs.Bool("healthcheck", false, "ask the running instance (the config's port, on loopback) for GET /health; exit 0 when it answers 200, 1 otherwise")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		printVersion(os.Stdout)
+		return nil
+	}
+	if *probe {
+		return healthcheck(context.Background(), *configPath, os.Stdout)
 	}
 
 	cfg, err := llmproxy.LoadConfig(*configPath)
@@ -69,7 +83,22 @@ func run(args []string, stderr io.Writer) error {
 	defer closeLog()
 	warnIfOpen(logger, cfg.Host, cfg.AuthEnabled())
 
-	p, err := llmproxy.New(cfg, llmproxy.WithLogger(logger))
+	opts := []llmproxy.Option{llmproxy.WithLogger(logger)}
+	tp, err := newTracerProvider(context.Background(), cfg) // tracing.go; nil: off
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				logger.Warn("tracing: spans not sent at exit", "error", err.Error())
+			}
+		}()
+		opts = append(opts, llmproxy.WithTracerProvider(tp))
+	}
+	p, err := llmproxy.New(cfg, opts...)
 	if err != nil {
 		return err
 	}
@@ -88,7 +117,7 @@ func run(args []string, stderr io.Writer) error {
 	ratelimit.SetRedisLogger(logger)
 	h := server.Handler(p, server.Options{Logger: logger})
 	defer h.(io.Closer).Close() // after serve: releases the rate limiters
-	srv := server.NewHTTPServer(addr, h)
+	srv := server.NewServer(addr, h)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -100,12 +129,16 @@ func run(args []string, stderr io.Writer) error {
 	defer func() { stop(); <-watchDone }()
 	logger.Info("llmproxy listening", "addr", ln.Addr().String(), "config", *configPath,
 		"providers_active", countActive(p), "shared_limits", cfg.RedisURL.IsSet())
-	return serve(ctx, srv, ln, cfg.TLSCertFile, cfg.TLSKeyFile, logger)
+	return serve(ctx, srv, ln, cfg.TLSCertFile, cfg.TLSKeyFile, p, logger)
 }
 
 // serve runs srv on ln (with TLS when certFile is set) until ctx ends, then
-// shuts it down gracefully, letting in-flight requests finish.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, certFile, keyFile string, logger *slog.Logger) error {
+// shuts it down gracefully (see server.Server.Shutdown): it fails its
+// readiness and stops accepting at once, lets in-flight requests and open
+// streams finish for up to p's shutdown_timeout (read then, so a reload
+// changes it), and ends those left with an error. A second signal during
+// that wait ends them at once.
+func serve(ctx context.Context, srv *server.Server, ln net.Listener, certFile, keyFile string, p *llmproxy.Proxy, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() {
 		if certFile != "" {
@@ -119,14 +152,20 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, certFile, key
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down; waiting for in-flight requests", "grace", shutdownGrace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	err := srv.Shutdown(sctx)
+	timeout := p.Config().ShutdownTimeout
+	logger.Info("shutting down; waiting for in-flight requests", "shutdown_timeout", timeout.String())
+	again, stopAgain := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopAgain()
+	err := srv.Shutdown(again, timeout)
+	if err != nil {
+		logger.Warn("shutdown: " + err.Error())
+	} else {
+		logger.Info("shutdown: every request finished")
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return serr
 	}
-	return err
+	return nil
 }
 
 // newLogger builds the slog logger from log_level, log_file and the format.

@@ -55,6 +55,8 @@ var startOnlySettings = []struct {
 	{"redis_url", func(a, b *llmproxy.Config) bool { return !a.RedisURL.Equal(b.RedisURL.Reveal()) }},
 	{"redis_key_prefix", func(a, b *llmproxy.Config) bool { return a.RedisKeyPrefix != b.RedisKeyPrefix }},
 	{"redis_fail_closed", func(a, b *llmproxy.Config) bool { return a.RedisFailClosed != b.RedisFailClosed }},
+	{"otel_endpoint", func(a, b *llmproxy.Config) bool { return a.OTelEndpoint != b.OTelEndpoint }},
+	{"otel_protocol", func(a, b *llmproxy.Config) bool { return a.OTelProtocol != b.OTelProtocol }},
 }
 
 // restartKeys returns the keys of the start-only settings (in the order of
