@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,22 +60,25 @@ func metricName(base string, labels ...string) string {
 	for _, l := range labels {
 		n += len(l) + 3
 	}
-	b := make([]byte, 0, n)
-	b = append(b, base...)
+	// One allocation: the Builder's buffer becomes the string.
+	var b strings.Builder
+	b.Grow(n)
+	var q [64]byte // a quoted label value, on the stack
+	b.WriteString(base)
 	for i := 0; i+1 < len(labels); i += 2 {
 		if i == 0 {
-			b = append(b, '{')
+			b.WriteByte('{')
 		} else {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
-		b = append(b, labels[i]...)
-		b = append(b, '=')
-		b = strconv.AppendQuote(b, labels[i+1])
+		b.WriteString(labels[i])
+		b.WriteByte('=')
+		b.Write(strconv.AppendQuote(q[:0], labels[i+1]))
 	}
 	if len(labels) > 0 {
-		b = append(b, '}')
+		b.WriteByte('}')
 	}
-	return string(b)
+	return b.String()
 }
 
 // counter returns the counter of the series of name with labels (name,
