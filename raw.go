@@ -35,6 +35,9 @@ type RawChatRequest struct {
 	Body []byte
 }
 
+// chatMembers are the members of a chat request that ReadChatRequest reads.
+var chatMembers = [...]string{"model", "messages", "stream", "stream_options"}
+
 // ReadChatRequest reads a client's chat completion request for the raw
 // path: body must be a JSON object (valid UTF-8) with a non-empty string
 // "model" and a non-empty "messages" array; "stream" must be a boolean
@@ -60,32 +63,11 @@ func ReadChatRequest(body []byte) (*RawChatRequest, error) {
 	}
 	// The members the proxy reads, each at most once: a second one would
 	// leave the proxy reading one and an upstream another.
-	var model, messages, stream, opts gjson.Result
-	var dup string
-	root.ForEach(func(k, v gjson.Result) bool {
-		var m *gjson.Result
-		switch k.Str {
-		case "model":
-			m = &model
-		case "messages":
-			m = &messages
-		case "stream":
-			m = &stream
-		case "stream_options":
-			m = &opts
-		default:
-			return true
-		}
-		if m.Exists() {
-			dup = k.Str
-			return false
-		}
-		*m = v
-		return true
-	})
-	if dup != "" {
+	var m [len(chatMembers)]gjson.Result
+	if dup := ReadMembers(root, chatMembers[:], m[:]); dup != "" {
 		return nil, invalidParam(dup, dup+" is given more than once")
 	}
+	model, messages, stream, opts := m[0], m[1], m[2], m[3]
 	r := &RawChatRequest{Body: body}
 	var err error
 	if r.Model, err = checkModel(model); err != nil {

@@ -31,6 +31,10 @@ type Request struct {
 	Body []byte
 }
 
+// requestMembers are the members of a request that ReadRequest reads, each at
+// most once.
+var requestMembers = [...]string{"model", "input", "stream", "store", "previous_response_id"}
+
 // ReadRequest reads a client's Responses request: body must be a JSON
 // object (valid UTF-8) with a non-empty string "model" and an "input" that
 // is a string or an array; "stream" and "store" must be booleans,
@@ -54,34 +58,11 @@ func ReadRequest(body []byte) (*Request, error) {
 		return nil, &llmproxy.Error{Kind: llmproxy.KindInvalidRequest, Code: "invalid_json",
 			Message: "the request body must be a JSON object, not " + jsonKind(root)}
 	}
-	var model, input, stream, store, prev gjson.Result
-	dup := ""
-	root.ForEach(func(k, v gjson.Result) bool {
-		var m *gjson.Result
-		switch k.Str {
-		case "model":
-			m = &model
-		case "input":
-			m = &input
-		case "stream":
-			m = &stream
-		case "store":
-			m = &store
-		case "previous_response_id":
-			m = &prev
-		default:
-			return true
-		}
-		if m.Exists() {
-			dup = k.Str
-			return false
-		}
-		*m = v
-		return true
-	})
-	if dup != "" {
+	var m [len(requestMembers)]gjson.Result
+	if dup := llmproxy.ReadMembers(root, requestMembers[:], m[:]); dup != "" {
 		return nil, invalid(dup, dup+" is given more than once")
 	}
+	model, input, stream, store, prev := m[0], m[1], m[2], m[3], m[4]
 	r := &Request{Body: body, Store: true}
 	switch {
 	case model.Exists() && model.Type != gjson.String && model.Type != gjson.Null:

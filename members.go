@@ -1,0 +1,31 @@
+package llmproxy
+
+import "github.com/tidwall/gjson"
+
+// ReadMembers reads the top-level members of the JSON object root named by
+// names, in one pass: values[i] gets the member names[i], or stays the zero
+// Result (which does not Exist) when root has none; values must be at least
+// as long as names. It returns the name of the first of them that root
+// gives twice, or "" when none is: a front must refuse such a request, or
+// it would read one copy of the member while an upstream reads another.
+// Names match exactly, as for the upstreams' parsers. ReadMembers does not
+// allocate; a caller keeps its names in a package-level array and its
+// values in a local one.
+func ReadMembers(root gjson.Result, names []string, values []gjson.Result) (dup string) {
+	values = values[:len(names)]
+	root.ForEach(func(k, v gjson.Result) bool {
+		for i, name := range names {
+			if k.Str != name {
+				continue
+			}
+			if values[i].Exists() {
+				dup = name
+				return false
+			}
+			values[i] = v
+			break
+		}
+		return true
+	})
+	return dup
+}
