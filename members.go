@@ -29,3 +29,32 @@ func ReadMembers(root gjson.Result, names []string, values []gjson.Result) (dup 
 	})
 	return dup
 }
+
+// WrongTypeError is the error of a request member of the wrong type, worded
+// as the decoder of requests words it: KindInvalidRequest, code
+// "invalid_json", Param name, and the message "NAME has the wrong type:
+// expected WANT, got KIND" (see JSONKind). Fronts use it for the members
+// they read with ReadMembers.
+func WrongTypeError(name, want string, got gjson.Result) *Error {
+	return &Error{Kind: KindInvalidRequest, Code: "invalid_json", Param: name,
+		Message: name + " has the wrong type: expected " + want + ", got " + JSONKind(got)}
+}
+
+// JSONKind names the JSON type of v as encoding/json's errors do: "object",
+// "array", "string", "number", "bool" or "null" (which an absent v is
+// too).
+func JSONKind(v gjson.Result) string {
+	switch {
+	case v.IsObject():
+		return "object"
+	case v.IsArray():
+		return "array"
+	case v.Type == gjson.String:
+		return "string"
+	case v.Type == gjson.Number:
+		return "number"
+	case v.Type == gjson.True, v.Type == gjson.False:
+		return "bool"
+	}
+	return "null"
+}

@@ -41,3 +41,15 @@ func TestReadMembersDoesNotAllocate(t *testing.T) {
 	require.Zero(t, allocs)
 	require.Equal(t, "m", got[0].Str)
 }
+
+func TestJSONKindAndWrongTypeError(t *testing.T) {
+	root := gjson.Parse(`{"o":{},"a":[1],"s":"x","n":1.5,"t":true,"f":false,"z":null}`)
+	for member, want := range map[string]string{
+		"o": "object", "a": "array", "s": "string", "n": "number", "t": "bool", "f": "bool", "z": "null", "absent": "null",
+	} {
+		require.Equal(t, want, JSONKind(root.Get(member)), member)
+	}
+	e := WrongTypeError("stream", "a boolean", root.Get("s"))
+	require.Equal(t, &Error{Kind: KindInvalidRequest, Code: "invalid_json", Param: "stream",
+		Message: "stream has the wrong type: expected a boolean, got string"}, e)
+}

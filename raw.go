@@ -59,7 +59,7 @@ func ReadChatRequest(body []byte) (*RawChatRequest, error) {
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {
 		return nil, &Error{Kind: KindInvalidRequest, Code: "invalid_json",
-			Message: "the request body must be a JSON object, not " + jsonKind(root)}
+			Message: "the request body must be a JSON object, not " + JSONKind(root)}
 	}
 	// The members the proxy reads, each at most once: a second one would
 	// leave the proxy reading one and an upstream another.
@@ -82,7 +82,7 @@ func ReadChatRequest(body []byte) (*RawChatRequest, error) {
 	switch {
 	case opts.Type == gjson.Null: // absent or null
 	case !opts.IsObject():
-		return nil, wrongType("stream_options", "an object", opts)
+		return nil, WrongTypeError("stream_options", "an object", opts)
 	default:
 		if r.IncludeUsage, err = optionalBool(opts.Get("include_usage"), "stream_options.include_usage"); err != nil {
 			return nil, err
@@ -95,7 +95,7 @@ func ReadChatRequest(body []byte) (*RawChatRequest, error) {
 // request of every endpoint shares, and returns it.
 func checkModel(v gjson.Result) (string, error) {
 	if v.Exists() && v.Type != gjson.String && v.Type != gjson.Null {
-		return "", wrongType("model", "a string", v)
+		return "", WrongTypeError("model", "a string", v)
 	}
 	if v.Str == "" {
 		return "", errNoModel()
@@ -106,7 +106,7 @@ func checkModel(v gjson.Result) (string, error) {
 // checkMessages checks the "messages" member of a chat request.
 func checkMessages(v gjson.Result) error {
 	if v.Exists() && v.Type != gjson.Null && !v.IsArray() {
-		return wrongType("messages", "an array", v)
+		return WrongTypeError("messages", "an array", v)
 	}
 	empty := true
 	if v.IsArray() {
@@ -126,31 +126,7 @@ func optionalBool(v gjson.Result, name string) (bool, error) {
 	case gjson.True, gjson.False:
 		return v.Bool(), nil
 	}
-	return false, wrongType(name, "a boolean", v)
-}
-
-// wrongType is the error of a member of the wrong type, worded as
-// decodeRequest words it.
-func wrongType(name, want string, got gjson.Result) *Error {
-	return &Error{Kind: KindInvalidRequest, Code: "invalid_json", Param: name,
-		Message: name + " has the wrong type: expected " + want + ", got " + jsonKind(got)}
-}
-
-// jsonKind names the JSON type of v as encoding/json's errors do.
-func jsonKind(v gjson.Result) string {
-	switch {
-	case v.IsObject():
-		return "object"
-	case v.IsArray():
-		return "array"
-	case v.Type == gjson.String:
-		return "string"
-	case v.Type == gjson.Number:
-		return "number"
-	case v.Type == gjson.True, v.Type == gjson.False:
-		return "bool"
-	}
-	return "null"
+	return false, WrongTypeError(name, "a boolean", v)
 }
 
 // Decode decodes and validates the whole request, for a provider that
