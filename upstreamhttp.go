@@ -2,6 +2,7 @@ package llmproxy
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 )
 
@@ -9,8 +10,10 @@ import (
 // shares with the others: it builds a request below the base URL with the
 // adapter's own headers and the configured ones, sends it, turns a non-2xx
 // answer into the adapter's error and reads a 2xx answer up to a size
-// limit. The adapter keeps what is its own: its auth headers (Auth), its
-// error mapping (StatusError) and the decoding of its answers. Set every
+// limit; Encode, Decode and InvalidAnswer give the errors of a body that
+// does not encode and of an answer that does not decode. The adapter keeps
+// what is its own: its auth headers (Auth), its error mapping
+// (StatusError), its answer size limit and its answer types. Set every
 // field before the first request; an HTTPUpstream is then safe for
 // concurrent use.
 type HTTPUpstream struct {
@@ -91,4 +94,32 @@ func (u *HTTPUpstream) Call(ctx context.Context, method, path string, body []byt
 		return nil, err
 	}
 	return u.RoundTrip(ctx, req, limit)
+}
+
+// Encode encodes v as the JSON body of a request. A failure is the proxy's
+// own bug: a KindInternal error.
+func (u *HTTPUpstream) Encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Provider: u.Name,
+			Message: "could not encode the upstream request", Err: err}
+	}
+	return b, nil
+}
+
+// Decode decodes a 2xx answer, which must be a JSON object, into v (see
+// DecodeAnswer). Anything else (an HTML page, an empty body, a stray null)
+// is an invalid answer (see InvalidAnswer).
+func (u *HTTPUpstream) Decode(body []byte, v any) error {
+	if err := DecodeAnswer(body, v); err != nil {
+		return u.InvalidAnswer(err)
+	}
+	return nil
+}
+
+// InvalidAnswer is the error of a 2xx answer the adapter cannot use. It is
+// KindUnavailable, so the router retries or fails over.
+func (u *HTTPUpstream) InvalidAnswer(cause error) *Error {
+	return &Error{Kind: KindUnavailable, Provider: u.Name,
+		Message: "the upstream sent an invalid answer", Err: cause}
 }

@@ -98,3 +98,27 @@ func TestHTTPUpstream(t *testing.T) {
 	require.Len(t, got, 5, "each call sent once")
 	require.True(t, strings.HasPrefix(got[4].path, "/v1/stream"))
 }
+
+func TestHTTPUpstreamEncodeDecode(t *testing.T) {
+	u := &HTTPUpstream{Name: "up"}
+	b, err := u.Encode(map[string]int{"a": 1})
+	require.NoError(t, err)
+	require.Equal(t, `{"a":1}`, string(b))
+	_, err = u.Encode(func() {})
+	e, ok := errors.AsType[*Error](err)
+	require.True(t, ok)
+	require.Equal(t, [2]string{"up", "could not encode the upstream request"}, [2]string{e.Provider, e.Message})
+	require.Equal(t, KindInternal, e.Kind)
+
+	var v struct{ A int }
+	require.NoError(t, u.Decode([]byte(`{"A":2}`), &v))
+	require.Equal(t, 2, v.A)
+	for _, body := range []string{``, `null`, `<html>`, `[1]`} {
+		err := u.Decode([]byte(body), &v)
+		e, ok := errors.AsType[*Error](err)
+		require.True(t, ok, body)
+		require.Equal(t, KindUnavailable, e.Kind, body)
+		require.Equal(t, "up", e.Provider, body)
+		require.Equal(t, "the upstream sent an invalid answer", e.Message, body)
+	}
+}

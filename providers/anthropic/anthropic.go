@@ -247,7 +247,7 @@ func (p *Provider) ListModels(ctx context.Context) ([]llmproxy.Model, error) {
 			return nil, err
 		}
 		var page modelPage
-		if err := p.decodeAnswer(b, &page); err != nil {
+		if err := p.up.Decode(b, &page); err != nil {
 			return nil, err
 		}
 		for _, m := range page.Data {

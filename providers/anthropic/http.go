@@ -2,11 +2,8 @@ package anthropic
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
-
-	"github.com/llmproxy/llmproxy"
 )
 
 // maxAnswerBytes caps the body of a successful upstream answer. It is a
@@ -32,7 +29,7 @@ func (p *Provider) call(ctx context.Context, method, path string, body []byte) (
 
 // send posts a Messages request (not streamed) and decodes the answer.
 func (p *Provider) send(ctx context.Context, mr *messagesRequest) (*message, error) {
-	body, err := p.encode(mr)
+	body, err := p.up.Encode(mr)
 	if err != nil {
 		return nil, err
 	}
@@ -41,38 +38,11 @@ func (p *Provider) send(ctx context.Context, mr *messagesRequest) (*message, err
 		return nil, err
 	}
 	var msg message
-	if err := p.decodeAnswer(b, &msg); err != nil {
+	if err := p.up.Decode(b, &msg); err != nil {
 		return nil, err
 	}
 	if msg.Type != "message" {
-		return nil, p.invalidAnswer(errors.New(`the answer's type is not "message"`))
+		return nil, p.up.InvalidAnswer(errors.New(`the answer's type is not "message"`))
 	}
 	return &msg, nil
-}
-
-// encode encodes a request for the upstream.
-func (p *Provider) encode(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.up.Name,
-			Message: "could not encode the upstream request", Err: err}
-	}
-	return b, nil
-}
-
-// decodeAnswer decodes a successful answer, which must be a JSON object,
-// into v (see llmproxy.DecodeAnswer). Anything else (an HTML page, an empty
-// body, a stray null) is an invalid answer.
-func (p *Provider) decodeAnswer(body []byte, v any) error {
-	if err := llmproxy.DecodeAnswer(body, v); err != nil {
-		return p.invalidAnswer(err)
-	}
-	return nil
-}
-
-// invalidAnswer is the error of a 2xx answer the adapter cannot use. It is
-// KindUnavailable, so the router retries or fails over.
-func (p *Provider) invalidAnswer(cause error) *llmproxy.Error {
-	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: p.up.Name,
-		Message: "the upstream sent an invalid answer", Err: cause}
 }

@@ -49,7 +49,7 @@ func (p *Provider) MessagesRaw(ctx context.Context, req *llmproxy.NativeRequest)
 	}
 	root, ok := validObject(b)
 	if !ok || (req.Path == "" && root.Get("type").Str != "message") {
-		return nil, p.invalidAnswer(errors.New("the answer is not a Messages answer"))
+		return nil, p.up.InvalidAnswer(errors.New("the answer is not a Messages answer"))
 	}
 	var u *llmproxy.Usage
 	if req.Path == "" {

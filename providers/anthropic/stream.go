@@ -55,7 +55,7 @@ func (p *Provider) CompletionStream(ctx context.Context, req *llmproxy.Completio
 // answer once the upstream accepted it with a 2xx.
 func (p *Provider) openStream(ctx context.Context, mr *messagesRequest) (io.ReadCloser, error) {
 	mr.Stream = true
-	body, err := p.encode(mr)
+	body, err := p.up.Encode(mr)
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatR
 	if err != nil {
 		return nil, p.withProvider(err)
 	}
-	body, err := p.encode(cr)
+	body, err := p.up.Encode(cr)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (s *chatStream) read() error {
 		if _, ok := errors.AsType[*llmproxy.Error](err); ok {
 			return s.p.withProvider(err)
 		}
-		return s.p.invalidAnswer(err)
+		return s.p.up.InvalidAnswer(err)
 	case done:
 		return io.EOF
 	}

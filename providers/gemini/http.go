@@ -2,7 +2,6 @@ package gemini
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -32,27 +31,7 @@ func (p *Provider) call(ctx context.Context, method, path string, body []byte, v
 	if err != nil {
 		return err
 	}
-	if err := llmproxy.DecodeAnswer(b, v); err != nil {
-		return p.invalidAnswer(err)
-	}
-	return nil
-}
-
-// invalidAnswer is the error of a 2xx answer the adapter cannot use. It is
-// KindUnavailable, so the router retries or fails over.
-func (p *Provider) invalidAnswer(cause error) *llmproxy.Error {
-	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: p.up.Name,
-		Message: "the upstream sent an invalid answer", Err: cause}
-}
-
-// encode encodes a request body; a failure is the proxy's own bug.
-func (p *Provider) encode(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.up.Name,
-			Message: "could not encode the upstream request", Err: err}
-	}
-	return b, nil
+	return p.up.Decode(b, v)
 }
 
 // withProvider names the provider in an error made by a translator, which

@@ -107,7 +107,7 @@ func (s *chatStream) read() error {
 	case errors.As(err, &upstream):
 		return s.p.streamError(upstream.err)
 	case err != nil:
-		return s.p.invalidAnswer(err)
+		return s.p.up.InvalidAnswer(err)
 	case done:
 		return io.EOF
 	}
