@@ -35,6 +35,9 @@ type RawChatRequest struct {
 	Body []byte
 }
 
+// chatMembers are the members of a chat request that ReadChatRequest reads.
+var chatMembers = [...]string{"model", "messages", "stream", "stream_options"}
+
 // ReadChatRequest reads a client's chat completion request for the raw
 // path: body must be a JSON object (valid UTF-8) with a non-empty string
 // "model" and a non-empty "messages" array; "stream" must be a boolean
@@ -56,36 +59,15 @@ func ReadChatRequest(body []byte) (*RawChatRequest, error) {
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {
 		return nil, &Error{Kind: KindInvalidRequest, Code: "invalid_json",
-			Message: "the request body must be a JSON object, not " + jsonKind(root)}
+			Message: "the request body must be a JSON object, not " + JSONKind(root)}
 	}
 	// The members the proxy reads, each at most once: a second one would
 	// leave the proxy reading one and an upstream another.
-	var model, messages, stream, opts gjson.Result
-	var dup string
-	root.ForEach(func(k, v gjson.Result) bool {
-		var m *gjson.Result
-		switch k.Str {
-		case "model":
-			m = &model
-		case "messages":
-			m = &messages
-		case "stream":
-			m = &stream
-		case "stream_options":
-			m = &opts
-		default:
-			return true
-		}
-		if m.Exists() {
-			dup = k.Str
-			return false
-		}
-		*m = v
-		return true
-	})
-	if dup != "" {
+	var m [len(chatMembers)]gjson.Result
+	if dup := ReadMembers(root, chatMembers[:], m[:]); dup != "" {
 		return nil, invalidParam(dup, dup+" is given more than once")
 	}
+	model, messages, stream, opts := m[0], m[1], m[2], m[3]
 	r := &RawChatRequest{Body: body}
 	var err error
 	if r.Model, err = checkModel(model); err != nil {
@@ -100,7 +82,7 @@ func ReadChatRequest(body []byte) (*RawChatRequest, error) {
 	switch {
 	case opts.Type == gjson.Null: // absent or null
 	case !opts.IsObject():
-		return nil, wrongType("stream_options", "an object", opts)
+		return nil, WrongTypeError("stream_options", "an object", opts)
 	default:
 		if r.IncludeUsage, err = optionalBool(opts.Get("include_usage"), "stream_options.include_usage"); err != nil {
 			return nil, err
@@ -113,7 +95,7 @@ func ReadChatRequest(body []byte) (*RawChatRequest, error) {
 // request of every endpoint shares, and returns it.
 func checkModel(v gjson.Result) (string, error) {
 	if v.Exists() && v.Type != gjson.String && v.Type != gjson.Null {
-		return "", wrongType("model", "a string", v)
+		return "", WrongTypeError("model", "a string", v)
 	}
 	if v.Str == "" {
 		return "", errNoModel()
@@ -124,7 +106,7 @@ func checkModel(v gjson.Result) (string, error) {
 // checkMessages checks the "messages" member of a chat request.
 func checkMessages(v gjson.Result) error {
 	if v.Exists() && v.Type != gjson.Null && !v.IsArray() {
-		return wrongType("messages", "an array", v)
+		return WrongTypeError("messages", "an array", v)
 	}
 	empty := true
 	if v.IsArray() {
@@ -144,31 +126,7 @@ func optionalBool(v gjson.Result, name string) (bool, error) {
 	case gjson.True, gjson.False:
 		return v.Bool(), nil
 	}
-	return false, wrongType(name, "a boolean", v)
-}
-
-// wrongType is the error of a member of the wrong type, worded as
-// decodeRequest words it.
-func wrongType(name, want string, got gjson.Result) *Error {
-	return &Error{Kind: KindInvalidRequest, Code: "invalid_json", Param: name,
-		Message: name + " has the wrong type: expected " + want + ", got " + jsonKind(got)}
-}
-
-// jsonKind names the JSON type of v as encoding/json's errors do.
-func jsonKind(v gjson.Result) string {
-	switch {
-	case v.IsObject():
-		return "object"
-	case v.IsArray():
-		return "array"
-	case v.Type == gjson.String:
-		return "string"
-	case v.Type == gjson.Number:
-		return "number"
-	case v.Type == gjson.True, v.Type == gjson.False:
-		return "bool"
-	}
-	return "null"
+	return false, WrongTypeError(name, "a boolean", v)
 }
 
 // Decode decodes and validates the whole request, for a provider that

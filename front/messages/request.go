@@ -5,6 +5,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/llmproxy/llmproxy"
 )
 
 // Request is a client's Messages request as its bytes, with the members
@@ -62,6 +64,10 @@ func ReadCountTokensRequest(body []byte) (*Request, error) {
 	return read(body, false)
 }
 
+// requestMembers are the members of a request that read reads, each at most
+// once.
+var requestMembers = [...]string{"model", "messages", "max_tokens", "stream"}
+
 // read reads a request; full asks for the members of a Messages request
 // that count_tokens has not.
 func read(body []byte, full bool) (*Request, error) {
@@ -72,32 +78,11 @@ func read(body []byte, full bool) (*Request, error) {
 	if !root.IsObject() {
 		return nil, invalid("", "the request body must be a JSON object")
 	}
-	var model, msgs, maxTokens, stream gjson.Result
-	dup := ""
-	root.ForEach(func(k, v gjson.Result) bool {
-		var m *gjson.Result
-		switch k.Str {
-		case "model":
-			m = &model
-		case "messages":
-			m = &msgs
-		case "max_tokens":
-			m = &maxTokens
-		case "stream":
-			m = &stream
-		default:
-			return true
-		}
-		if m.Exists() {
-			dup = k.Str
-			return false
-		}
-		*m = v
-		return true
-	})
-	if dup != "" {
+	var m [len(requestMembers)]gjson.Result
+	if dup := llmproxy.ReadMembers(root, requestMembers[:], m[:]); dup != "" {
 		return nil, invalid(dup, dup+": given more than once")
 	}
+	model, msgs, maxTokens, stream := m[0], m[1], m[2], m[3]
 	r := &Request{Body: body}
 	switch {
 	case !model.Exists() || model.Type == gjson.Null:

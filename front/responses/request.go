@@ -31,6 +31,10 @@ type Request struct {
 	Body []byte
 }
 
+// requestMembers are the members of a request that ReadRequest reads, each at
+// most once.
+var requestMembers = [...]string{"model", "input", "stream", "store", "previous_response_id"}
+
 // ReadRequest reads a client's Responses request: body must be a JSON
 // object (valid UTF-8) with a non-empty string "model" and an "input" that
 // is a string or an array; "stream" and "store" must be booleans,
@@ -52,40 +56,17 @@ func ReadRequest(body []byte) (*Request, error) {
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {
 		return nil, &llmproxy.Error{Kind: llmproxy.KindInvalidRequest, Code: "invalid_json",
-			Message: "the request body must be a JSON object, not " + jsonKind(root)}
+			Message: "the request body must be a JSON object, not " + llmproxy.JSONKind(root)}
 	}
-	var model, input, stream, store, prev gjson.Result
-	dup := ""
-	root.ForEach(func(k, v gjson.Result) bool {
-		var m *gjson.Result
-		switch k.Str {
-		case "model":
-			m = &model
-		case "input":
-			m = &input
-		case "stream":
-			m = &stream
-		case "store":
-			m = &store
-		case "previous_response_id":
-			m = &prev
-		default:
-			return true
-		}
-		if m.Exists() {
-			dup = k.Str
-			return false
-		}
-		*m = v
-		return true
-	})
-	if dup != "" {
+	var m [len(requestMembers)]gjson.Result
+	if dup := llmproxy.ReadMembers(root, requestMembers[:], m[:]); dup != "" {
 		return nil, invalid(dup, dup+" is given more than once")
 	}
+	model, input, stream, store, prev := m[0], m[1], m[2], m[3], m[4]
 	r := &Request{Body: body, Store: true}
 	switch {
 	case model.Exists() && model.Type != gjson.String && model.Type != gjson.Null:
-		return nil, wrongType("model", "a string", model)
+		return nil, llmproxy.WrongTypeError("model", "a string", model)
 	case model.Str == "":
 		return nil, invalid("model", "you must provide a model parameter")
 	}
@@ -95,7 +76,7 @@ func ReadRequest(body []byte) (*Request, error) {
 	case input.Type == gjson.Null:
 		return nil, invalid("input", "you must provide input: a string or an array of input items")
 	default:
-		return nil, wrongType("input", "a string or an array", input)
+		return nil, llmproxy.WrongTypeError("input", "a string or an array", input)
 	}
 	var err error
 	if r.Stream, err = optionalBool(stream, "stream", false); err != nil {
@@ -109,7 +90,7 @@ func ReadRequest(body []byte) (*Request, error) {
 	case gjson.String:
 		r.PreviousResponseID = prev.Str
 	default:
-		return nil, wrongType("previous_response_id", "a string", prev)
+		return nil, llmproxy.WrongTypeError("previous_response_id", "a string", prev)
 	}
 	return r, nil
 }
@@ -122,33 +103,10 @@ func optionalBool(v gjson.Result, name string, def bool) (bool, error) {
 	case gjson.True, gjson.False:
 		return v.Bool(), nil
 	}
-	return false, wrongType(name, "a boolean", v)
+	return false, llmproxy.WrongTypeError(name, "a boolean", v)
 }
 
 // invalid is the error of an invalid member of a request.
 func invalid(param, msg string) *llmproxy.Error {
 	return &llmproxy.Error{Kind: llmproxy.KindInvalidRequest, Param: param, Message: msg}
-}
-
-// wrongType is the error of a member of the wrong type.
-func wrongType(name, want string, got gjson.Result) *llmproxy.Error {
-	return &llmproxy.Error{Kind: llmproxy.KindInvalidRequest, Code: "invalid_json", Param: name,
-		Message: name + " has the wrong type: expected " + want + ", got " + jsonKind(got)}
-}
-
-// jsonKind names the JSON type of v as encoding/json's errors do.
-func jsonKind(v gjson.Result) string {
-	switch {
-	case v.IsObject():
-		return "object"
-	case v.IsArray():
-		return "array"
-	case v.Type == gjson.String:
-		return "string"
-	case v.Type == gjson.Number:
-		return "number"
-	case v.Type == gjson.True, v.Type == gjson.False:
-		return "bool"
-	}
-	return "null"
 }

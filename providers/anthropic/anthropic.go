@@ -112,12 +112,9 @@ const (
 // health. It holds no mutable state beyond its connection pool and is safe
 // for concurrent use.
 type Provider struct {
-	name      string
-	baseURL   string
+	up        llmproxy.HTTPUpstream
 	key       string
-	headers   map[string]string
 	maxTokens int
-	client    *http.Client
 }
 
 var (
@@ -155,27 +152,23 @@ func New(cfg llmproxy.ProviderConfig) (*Provider, error) {
 	if maxTokens == 0 {
 		maxTokens = DefaultMaxTokens
 	}
-	return &Provider{
-		name:      name,
-		baseURL:   base,
-		key:       cfg.APIKey.Reveal(),
-		headers:   cfg.CustomHeaders,
-		maxTokens: maxTokens,
-		client:    llmproxy.NewHTTPClient(cfg),
-	}, nil
+	p := &Provider{key: cfg.APIKey.Reveal(), maxTokens: maxTokens}
+	p.up = llmproxy.HTTPUpstream{Name: name, BaseURL: base, Headers: cfg.CustomHeaders,
+		Client: llmproxy.NewHTTPClient(cfg), Auth: p.auth, StatusError: p.statusError}
+	return p, nil
 }
 
 // Name returns the provider's configured name.
-func (p *Provider) Name() string { return p.name }
+func (p *Provider) Name() string { return p.up.Name }
 
 // BaseURL returns the base URL requests go to, without a trailing slash.
-func (p *Provider) BaseURL() string { return p.baseURL }
+func (p *Provider) BaseURL() string { return p.up.BaseURL }
 
 // Close closes the provider's idle connections; in-flight requests finish.
 // It may be called more than once and concurrently with requests. It always
 // returns nil.
 func (p *Provider) Close() error {
-	p.client.CloseIdleConnections()
+	p.up.Client.CloseIdleConnections()
 	return nil
 }
 
@@ -235,7 +228,7 @@ func (p *Provider) translateCompletion(req *llmproxy.CompletionRequest) (*messag
 
 // own marks a translation error as this provider's.
 func (p *Provider) own(err *llmproxy.Error) *llmproxy.Error {
-	err.Provider = p.name
+	err.Provider = p.up.Name
 	return err
 }
 
@@ -254,7 +247,7 @@ func (p *Provider) ListModels(ctx context.Context) ([]llmproxy.Model, error) {
 			return nil, err
 		}
 		var page modelPage
-		if err := p.decodeAnswer(b, &page); err != nil {
+		if err := p.up.Decode(b, &page); err != nil {
 			return nil, err
 		}
 		for _, m := range page.Data {

@@ -95,7 +95,7 @@ func TestTheFakeUpstreamValidatesLikeTheAPI(t *testing.T) {
 		}
 		b := make([]byte, 4096)
 		n, _ := resp.Body.Read(b)
-		return (&Provider{name: "x"}).statusError(resp.StatusCode, resp.Header, b[:n])
+		return (&Provider{up: llmproxy.HTTPUpstream{Name: "x"}}).statusError(resp.StatusCode, resp.Header, b[:n])
 	}
 	auth := map[string]string{"X-Api-Key": testKey, "Anthropic-Version": APIVersion}
 	valid := `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"Hi"}]}`

@@ -42,7 +42,7 @@ type errorEnvelope struct {
 // id (in the cause). The provider's key never appears in it.
 func (p *Provider) statusError(status int, h http.Header, body []byte) *llmproxy.Error {
 	env, ok := parseError(body)
-	e := &llmproxy.Error{Kind: llmproxy.KindFromStatus(status), Status: status, Provider: p.name}
+	e := &llmproxy.Error{Kind: llmproxy.KindFromStatus(status), Status: status, Provider: p.up.Name}
 	switch {
 	case ok:
 		e.Type, e.Message, e.Code = env.Error.Type, env.Error.Message, errorCode(env.Error.Details)
@@ -73,14 +73,14 @@ func (p *Provider) statusError(status int, h http.Header, body []byte) *llmproxy
 func (p *Provider) eventError(data []byte) *llmproxy.Error {
 	env, ok := parseError(data)
 	if !ok {
-		return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Status: http.StatusBadGateway, Provider: p.name,
+		return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Status: http.StatusBadGateway, Provider: p.up.Name,
 			Message: "the upstream stream failed with an unreadable error event"}
 	}
 	status, known := typeStatus[env.Error.Type]
 	if !known {
 		status = http.StatusBadGateway
 	}
-	e := &llmproxy.Error{Kind: llmproxy.KindFromStatus(status), Status: status, Provider: p.name,
+	e := &llmproxy.Error{Kind: llmproxy.KindFromStatus(status), Status: status, Provider: p.up.Name,
 		Type: env.Error.Type, Message: env.Error.Message, Code: errorCode(env.Error.Details)}
 	if e.Message == "" {
 		e.Message = "the upstream stream failed: " + env.Error.Type

@@ -105,7 +105,7 @@ func TestUpstreamErrors(t *testing.T) {
 }
 
 func TestErrorEvents(t *testing.T) {
-	p := &Provider{name: "claude", key: testKey}
+	p := &Provider{up: llmproxy.HTTPUpstream{Name: "claude"}, key: testKey}
 	cases := []struct {
 		data string
 		kind llmproxy.ErrorKind
@@ -184,7 +184,7 @@ func TestAnswerTooLarge(t *testing.T) {
 }
 
 func TestLongErrorMessagesAreTruncated(t *testing.T) {
-	p := &Provider{name: "x"}
+	p := &Provider{up: llmproxy.HTTPUpstream{Name: "x"}}
 	e := p.statusError(400, nil, []byte(`{"type":"error","error":{"type":"invalid_request_error","message":"`+strings.Repeat("é", maxMessageBytes)+`"}}`))
 	assert.LessOrEqual(t, len(e.Message), maxMessageBytes+len("…"))
 	assert.True(t, strings.HasSuffix(e.Message, "é…"), "cut on a character boundary")

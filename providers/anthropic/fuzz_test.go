@@ -53,7 +53,7 @@ func FuzzStreamTranslator(f *testing.F) {
 
 // checkStream reads data as an upstream stream and checks the invariants.
 func checkStream(t *testing.T, data []byte) {
-	p := &Provider{name: "fuzz", key: "sk-fuzz"}
+	p := &Provider{up: llmproxy.HTTPUpstream{Name: "fuzz"}, key: "sk-fuzz"}
 	r := newChatStream(context.Background(), p, "requested-model", io.NopCloser(bytes.NewReader(data)))
 	defer r.Close()
 

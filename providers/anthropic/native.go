@@ -43,13 +43,13 @@ func (p *Provider) MessagesRaw(ctx context.Context, req *llmproxy.NativeRequest)
 	if err != nil {
 		return nil, err
 	}
-	b, err := p.roundTrip(ctx, hreq)
+	b, err := p.up.RoundTrip(ctx, hreq, maxAnswerBytes)
 	if err != nil {
 		return nil, err
 	}
 	root, ok := validObject(b)
 	if !ok || (req.Path == "" && root.Get("type").Str != "message") {
-		return nil, p.invalidAnswer(errors.New("the answer is not a Messages answer"))
+		return nil, p.up.InvalidAnswer(errors.New("the answer is not a Messages answer"))
 	}
 	var u *llmproxy.Usage
 	if req.Path == "" {
@@ -78,7 +78,7 @@ func (p *Provider) MessagesStreamRaw(ctx context.Context, req *llmproxy.NativeRe
 		return nil, err
 	}
 	hreq.Header.Set("Accept", "text/event-stream")
-	resp, err := p.do(ctx, hreq)
+	resp, err := p.up.Send(ctx, hreq)
 	if err != nil {
 		return nil, err
 	}
@@ -107,12 +107,12 @@ func (p *Provider) nativeBody(req *llmproxy.NativeRequest, stream bool) ([]byte,
 // encodeFailure is the error of a request body the provider could not
 // rewrite.
 func (p *Provider) encodeFailure(err error) *llmproxy.Error {
-	return &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.name,
+	return &llmproxy.Error{Kind: llmproxy.KindInternal, Provider: p.up.Name,
 		Message: "could not encode the upstream request", Err: err}
 }
 
 // nativeRequest builds the upstream request of a native call: the
-// provider's own headers (see newRequest), then the client's
+// provider's own headers (see auth), then the client's
 // anthropic-version unless custom_headers set one, and anthropic-beta
 // merged from the configured and the client's lists.
 func (p *Provider) nativeRequest(ctx context.Context, req *llmproxy.NativeRequest, body []byte) (*http.Request, error) {
@@ -120,7 +120,7 @@ func (p *Provider) nativeRequest(ctx context.Context, req *llmproxy.NativeReques
 	if req.Path != "" {
 		path = "/v1" + req.Path
 	}
-	hreq, err := p.newRequest(ctx, http.MethodPost, path, body)
+	hreq, err := p.up.NewRequest(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (p *Provider) nativeRequest(ctx context.Context, req *llmproxy.NativeReques
 
 // configured reports whether custom_headers sets the header name.
 func (p *Provider) configured(name string) bool {
-	for k := range p.headers {
+	for k := range p.up.Headers {
 		if strings.EqualFold(k, name) {
 			return true
 		}
@@ -191,7 +191,7 @@ func (s *nativeStream) Next() (*llmproxy.RawChunk, error) {
 		case errors.Is(err, sse.ErrLineTooLong):
 			return nil, s.fail("the upstream sent a stream line over the size limit", err)
 		case err != nil:
-			return nil, llmproxy.TransportError(s.ctx, s.p.name, err)
+			return nil, llmproxy.TransportError(s.ctx, s.p.up.Name, err)
 		}
 		data := bytes.TrimSpace(ev.Data)
 		if len(data) == 0 {
@@ -254,7 +254,7 @@ func (s *nativeStream) read(name string, root gjson.Result) {
 // fail returns the KindUnavailable error of a broken stream, so that a
 // failure before the first content fails over.
 func (s *nativeStream) fail(msg string, cause error) *llmproxy.Error {
-	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.name, Message: msg, Err: cause}
+	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.up.Name, Message: msg, Err: cause}
 }
 
 // Close ends the upstream request and releases its connection.

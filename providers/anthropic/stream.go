@@ -55,16 +55,16 @@ func (p *Provider) CompletionStream(ctx context.Context, req *llmproxy.Completio
 // answer once the upstream accepted it with a 2xx.
 func (p *Provider) openStream(ctx context.Context, mr *messagesRequest) (io.ReadCloser, error) {
 	mr.Stream = true
-	body, err := p.encode(mr)
+	body, err := p.up.Encode(mr)
 	if err != nil {
 		return nil, err
 	}
-	req, err := p.newRequest(ctx, http.MethodPost, "/v1/messages", body)
+	req, err := p.up.NewRequest(ctx, http.MethodPost, "/v1/messages", body)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := p.do(ctx, req)
+	resp, err := p.up.Send(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (s *chatStream) step() error {
 	case errors.Is(err, sse.ErrLineTooLong):
 		return s.t.fail("the upstream sent a stream line over the size limit", err)
 	case err != nil:
-		return llmproxy.TransportError(s.ctx, s.t.p.name, err)
+		return llmproxy.TransportError(s.ctx, s.t.p.up.Name, err)
 	}
 	out, err := s.t.event(ev.Name, ev.Data, s.pending)
 	s.pending = out
@@ -345,7 +345,7 @@ func (t *streamTranslator) finish(stopReason string) *llmproxy.ChatChunk {
 // fail returns the KindUnavailable error of a broken stream, so that a
 // failure before the first content fails over.
 func (t *streamTranslator) fail(msg string, cause error) *llmproxy.Error {
-	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: t.p.name, Message: msg, Err: cause}
+	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: t.p.up.Name, Message: msg, Err: cause}
 }
 
 // completionStream turns a chat stream into legacy text completion chunks:

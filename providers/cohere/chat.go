@@ -24,7 +24,7 @@ func (p *Provider) ChatCompletion(ctx context.Context, req *llmproxy.ChatRequest
 	if err != nil {
 		return nil, p.withProvider(err)
 	}
-	body, err := p.encode(cr)
+	body, err := p.up.Encode(cr)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (p *Provider) ChatCompletion(ctx context.Context, req *llmproxy.ChatRequest
 		if _, ok := errors.AsType[*llmproxy.Error](err); ok {
 			return nil, p.withProvider(err)
 		}
-		return nil, p.invalidAnswer(err)
+		return nil, p.up.InvalidAnswer(err)
 	}
 	return resp, nil
 }

@@ -109,7 +109,6 @@ package cohere
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/llmproxy/llmproxy"
 )
@@ -129,12 +128,9 @@ const DefaultBaseURL = "https://api.cohere.com"
 // llmproxy.HealthChecker and llmproxy.Closer. It holds no mutable state
 // beyond its connection pool and is safe for concurrent use.
 type Provider struct {
-	name      string
-	baseURL   string
+	up        llmproxy.HTTPUpstream
 	key       string
-	headers   map[string]string
 	inputType string
-	client    *http.Client
 }
 
 var (
@@ -167,26 +163,22 @@ func New(cfg llmproxy.ProviderConfig) (*Provider, error) {
 	if inputType == "" {
 		inputType = defaultInputType
 	}
-	return &Provider{
-		name:      name,
-		baseURL:   base,
-		key:       cfg.APIKey.Reveal(),
-		headers:   cfg.CustomHeaders,
-		inputType: inputType,
-		client:    llmproxy.NewHTTPClient(cfg),
-	}, nil
+	p := &Provider{key: cfg.APIKey.Reveal(), inputType: inputType}
+	p.up = llmproxy.HTTPUpstream{Name: name, BaseURL: base, Headers: cfg.CustomHeaders,
+		Client: llmproxy.NewHTTPClient(cfg), Auth: p.auth, StatusError: p.statusError}
+	return p, nil
 }
 
 // Name returns the provider's configured name.
-func (p *Provider) Name() string { return p.name }
+func (p *Provider) Name() string { return p.up.Name }
 
 // BaseURL returns the base URL requests go to, without a trailing slash.
-func (p *Provider) BaseURL() string { return p.baseURL }
+func (p *Provider) BaseURL() string { return p.up.BaseURL }
 
 // Close closes the provider's idle connections; in-flight requests finish.
 // It may be called more than once and concurrently with requests. It always
 // returns nil.
 func (p *Provider) Close() error {
-	p.client.CloseIdleConnections()
+	p.up.Client.CloseIdleConnections()
 	return nil
 }

@@ -58,7 +58,7 @@ func (p *Provider) Embeddings(ctx context.Context, req *llmproxy.EmbeddingReques
 	var prompt, billed int
 	hasBilled := false
 	for _, b := range batches {
-		body, err := p.encode(b)
+		body, err := p.up.Encode(b)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +68,7 @@ func (p *Provider) Embeddings(ctx context.Context, req *llmproxy.EmbeddingReques
 		}
 		vecs, err := floatVectors(r.Embeddings, len(b.Texts))
 		if err != nil {
-			return nil, p.invalidAnswer(err)
+			return nil, p.up.InvalidAnswer(err)
 		}
 		for _, v := range vecs {
 			e := llmproxy.Embedding{Object: "embedding", Index: len(out.Data), Vector: v}

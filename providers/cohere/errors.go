@@ -42,7 +42,7 @@ func (p *Provider) statusError(status int, h http.Header, body []byte) *llmproxy
 	e := &llmproxy.Error{
 		Kind:     llmproxy.KindFromStatus(status),
 		Status:   status,
-		Provider: p.name,
+		Provider: p.up.Name,
 	}
 	if h != nil {
 		e.RetryAfter = llmproxy.ParseRetryAfter(h, time.Now())

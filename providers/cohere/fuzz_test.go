@@ -47,7 +47,7 @@ func FuzzStreamTranslator(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p := &Provider{name: "fuzz", key: "k-fuzz"}
+		p := &Provider{up: llmproxy.HTTPUpstream{Name: "fuzz"}, key: "k-fuzz"}
 		s := newChatStream(context.Background(), p, io.NopCloser(bytes.NewReader(data)), "m", 1)
 		id, n := "", 0
 		for {

@@ -82,9 +82,9 @@ func (p *Provider) HealthCheck(ctx context.Context) error {
 	}
 	switch {
 	case r.Valid == nil:
-		return p.invalidAnswer(errors.New("the check-api-key answer has no valid member"))
+		return p.up.InvalidAnswer(errors.New("the check-api-key answer has no valid member"))
 	case !*r.Valid:
-		return &llmproxy.Error{Kind: llmproxy.KindAuth, Provider: p.name, Message: "Cohere reports the API key as not valid"}
+		return &llmproxy.Error{Kind: llmproxy.KindAuth, Provider: p.up.Name, Message: "Cohere reports the API key as not valid"}
 	}
 	return nil
 }

@@ -34,16 +34,16 @@ func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatR
 	if err != nil {
 		return nil, p.withProvider(err)
 	}
-	body, err := p.encode(cr)
+	body, err := p.up.Encode(cr)
 	if err != nil {
 		return nil, err
 	}
-	hreq, err := p.newRequest(ctx, http.MethodPost, chatPath, body)
+	hreq, err := p.up.NewRequest(ctx, http.MethodPost, chatPath, body)
 	if err != nil {
 		return nil, err
 	}
 	hreq.Header.Set("Accept", "text/event-stream")
-	resp, err := p.send(ctx, hreq)
+	resp, err := p.up.Send(ctx, hreq)
 	if err != nil {
 		return nil, err
 	}
@@ -99,10 +99,10 @@ func (s *chatStream) read() error {
 	case err == io.EOF:
 		return s.cut()
 	case errors.Is(err, sse.ErrLineTooLong):
-		return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.name,
+		return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.up.Name,
 			Message: "the upstream sent a stream line over the size limit", Err: err}
 	case err != nil:
-		return llmproxy.TransportError(s.ctx, s.p.name, err)
+		return llmproxy.TransportError(s.ctx, s.p.up.Name, err)
 	}
 	data := bytes.TrimSpace(ev.Data)
 	if len(data) == 0 {
@@ -121,7 +121,7 @@ func (s *chatStream) read() error {
 		if _, ok := errors.AsType[*llmproxy.Error](err); ok {
 			return s.p.withProvider(err)
 		}
-		return s.p.invalidAnswer(err)
+		return s.p.up.InvalidAnswer(err)
 	case done:
 		return io.EOF
 	}
@@ -130,7 +130,7 @@ func (s *chatStream) read() error {
 
 // cut is the error of a stream that ended before message-end.
 func (s *chatStream) cut() error {
-	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.name,
+	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.up.Name,
 		Message: "the upstream stream ended before it was complete", Err: io.ErrUnexpectedEOF}
 }
 

@@ -31,7 +31,7 @@ func (p *Provider) ChatCompletion(ctx context.Context, req *llmproxy.ChatRequest
 	}
 	resp, err := toChatResponse(&r, req.Model, choices(req), time.Now().Unix(), newID())
 	if err != nil {
-		return nil, p.invalidAnswer(err)
+		return nil, p.up.InvalidAnswer(err)
 	}
 	return resp, nil
 }
@@ -45,7 +45,7 @@ func (p *Provider) chatBody(req *llmproxy.ChatRequest) (path string, body []byte
 	if err != nil {
 		return "", nil, p.withProvider(err)
 	}
-	body, err = p.encode(gr)
+	body, err = p.up.Encode(gr)
 	return path, body, err
 }
 

@@ -79,7 +79,7 @@ func (p *Provider) Embeddings(ctx context.Context, req *llmproxy.EmbeddingReques
 	if firstByte(req.Input) == '"' {
 		one := tmpl
 		one.Content = textContent(texts[0])
-		body, err := p.encode(one)
+		body, err := p.up.Encode(one)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +88,7 @@ func (p *Provider) Embeddings(ctx context.Context, req *llmproxy.EmbeddingReques
 			return nil, err
 		}
 		if r.Embedding == nil {
-			return nil, p.invalidAnswer(fmt.Errorf("the answer has no embedding"))
+			return nil, p.up.InvalidAnswer(fmt.Errorf("the answer has no embedding"))
 		}
 		add([]contentEmbedding{*r.Embedding}, r.UsageMetadata)
 		return out, nil
@@ -103,7 +103,7 @@ func (p *Provider) Embeddings(ctx context.Context, req *llmproxy.EmbeddingReques
 			batch.Requests[i] = r
 		}
 		texts = texts[n:]
-		body, err := p.encode(batch)
+		body, err := p.up.Encode(batch)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +112,7 @@ func (p *Provider) Embeddings(ctx context.Context, req *llmproxy.EmbeddingReques
 			return nil, err
 		}
 		if len(r.Embeddings) != n {
-			return nil, p.invalidAnswer(fmt.Errorf("the answer has %d embeddings for %d texts", len(r.Embeddings), n))
+			return nil, p.up.InvalidAnswer(fmt.Errorf("the answer has %d embeddings for %d texts", len(r.Embeddings), n))
 		}
 		add(r.Embeddings, r.UsageMetadata)
 	}

@@ -54,7 +54,7 @@ type quotaViolaton struct {
 // wait a 429 asked for. h may be nil (an error inside a stream). The
 // provider's key never appears in it.
 func (p *Provider) statusError(status int, h http.Header, body []byte) *llmproxy.Error {
-	e := &llmproxy.Error{Kind: llmproxy.KindFromStatus(status), Status: status, Provider: p.name}
+	e := &llmproxy.Error{Kind: llmproxy.KindFromStatus(status), Status: status, Provider: p.up.Name}
 	if h != nil {
 		e.RetryAfter = llmproxy.ParseRetryAfter(h, time.Now())
 	}

@@ -127,7 +127,7 @@ func FuzzStreamTranslator(f *testing.F) {
 }
 
 func checkStream(t *testing.T, data []byte, n int) {
-	p := &Provider{name: "fuzz", key: "k-fuzz"}
+	p := &Provider{up: llmproxy.HTTPUpstream{Name: "fuzz"}, key: "k-fuzz"}
 	s := newChatStream(context.Background(), p, io.NopCloser(bytes.NewReader(data)), "m", n, 1)
 	var chunks []*llmproxy.ChatChunk
 	var err error
@@ -287,7 +287,7 @@ func TestSeedsExercise(t *testing.T) {
 	assert.Equal(t, len(requestSeeds(t))-1, accepted, "all but the refused seed translate")
 	ends := map[bool]int{}
 	for _, s := range streamSeeds(t) {
-		st := newChatStream(context.Background(), &Provider{name: "x"}, io.NopCloser(strings.NewReader(s)), "m", 1, 1)
+		st := newChatStream(context.Background(), &Provider{up: llmproxy.HTTPUpstream{Name: "x"}}, io.NopCloser(strings.NewReader(s)), "m", 1, 1)
 		var err error
 		for err == nil {
 			_, err = st.Next()

@@ -29,12 +29,12 @@ func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatR
 	if err != nil {
 		return nil, err
 	}
-	hreq, err := p.newRequest(ctx, http.MethodPost, path+":streamGenerateContent?alt=sse", body)
+	hreq, err := p.up.NewRequest(ctx, http.MethodPost, path+":streamGenerateContent?alt=sse", body)
 	if err != nil {
 		return nil, err
 	}
 	hreq.Header.Set("Accept", "text/event-stream")
-	resp, err := p.send(ctx, hreq)
+	resp, err := p.up.Send(ctx, hreq)
 	if err != nil {
 		return nil, err
 	}
@@ -88,10 +88,10 @@ func (s *chatStream) read() error {
 	case err == io.EOF:
 		return s.cut()
 	case errors.Is(err, sse.ErrLineTooLong):
-		return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.name,
+		return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.up.Name,
 			Message: "the upstream sent a stream line over the size limit", Err: err}
 	case err != nil:
-		return llmproxy.TransportError(s.ctx, s.p.name, err)
+		return llmproxy.TransportError(s.ctx, s.p.up.Name, err)
 	}
 	data := bytes.TrimSpace(ev.Data)
 	if len(data) == 0 {
@@ -107,7 +107,7 @@ func (s *chatStream) read() error {
 	case errors.As(err, &upstream):
 		return s.p.streamError(upstream.err)
 	case err != nil:
-		return s.p.invalidAnswer(err)
+		return s.p.up.InvalidAnswer(err)
 	case done:
 		return io.EOF
 	}
@@ -116,7 +116,7 @@ func (s *chatStream) read() error {
 
 // cut is the error of a stream that ended before every candidate finished.
 func (s *chatStream) cut() error {
-	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.name,
+	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.up.Name,
 		Message: "the upstream stream ended before it was complete", Err: io.ErrUnexpectedEOF}
 }
 

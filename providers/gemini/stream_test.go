@@ -89,7 +89,7 @@ func collect(t *testing.T, r llmproxy.ChunkReader[*llmproxy.ChatChunk]) collecte
 // streamOf reads body as a stream of a request for n choices.
 func streamOf(t *testing.T, body string, n int) collected {
 	t.Helper()
-	p := &Provider{name: "gem", key: testKey}
+	p := &Provider{up: llmproxy.HTTPUpstream{Name: "gem"}, key: testKey}
 	return collect(t, newChatStream(context.Background(), p, io.NopCloser(strings.NewReader(body)), "requested-model", n, 1700000000))
 }
 
@@ -188,7 +188,7 @@ func TestStreamTranslation(t *testing.T) {
 func TestStreamTwoCandidates(t *testing.T) {
 	body := `data: {"candidates": [{"content": {"parts": [{"text": "A"}],"role": "model"}},{"content": {"parts": [{"text": "B"}],"role": "model"},"index": 1}],"responseId": "r2"}` + "\n\n" +
 		`data: {"candidates": [{"content": {"parts": [{"text": "a"}],"role": "model"},"finishReason": "STOP"}],"responseId": "r2"}` + "\n\n"
-	p := &Provider{name: "gem"}
+	p := &Provider{up: llmproxy.HTTPUpstream{Name: "gem"}}
 	s := newChatStream(context.Background(), p, io.NopCloser(strings.NewReader(body)), "m", 2, 1)
 	text := map[int]string{}
 	roles := map[int]int{}
