@@ -219,7 +219,7 @@ func hammerChat(t *testing.T, reps []*testServer, key string, workers, n int) ma
 	counts := map[int]int{}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second} // a bound for a hung request, far above any on a loaded machine
 	for w := range workers {
 		wg.Go(func() {
 			for {
@@ -288,7 +288,7 @@ func TestRateLimitRedisOutage(t *testing.T) {
 	counts := map[int]int{}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second} // a bound for a hung request, far above any on a loaded machine
 	for w := range 6 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
