@@ -1,9 +1,10 @@
 // Package llmproxy puts one OpenAI-compatible API in front of many LLM
-// providers (OpenAI, Anthropic, Cohere, Perplexity, xAI Grok, OpenRouter,
-// Blackbox and any OpenAI-compatible server, plus a local mock), with
-// failover by priority and model, retries with exponential backoff and
-// jitter, and typed errors. Anthropic's Messages API and Cohere's v2 API
-// are translated to and from the OpenAI shape.
+// providers (OpenAI, Anthropic, Cohere, Google Gemini, AWS Bedrock, Azure
+// OpenAI, Perplexity, xAI Grok, OpenRouter, Blackbox, the OpenAI-compatible
+// presets and any OpenAI-compatible server, plus a local mock), with
+// failover by priority, model and alias, retries with exponential backoff
+// and jitter, and typed errors. The native APIs of Anthropic, Cohere,
+// Gemini and Bedrock are translated to and from the OpenAI shape.
 //
 // It is a library first. New builds a Proxy from a Config, which is built
 // in code or loaded from a YAML file with LoadConfig:
@@ -83,4 +84,11 @@
 // implements WaitNotifier lets the server flush only when no further chunk
 // has arrived. A raw stream's chunks point into the reader's buffer and
 // are valid until the next Next (use Keep or RawChunk.Clone to hold one).
+//
+// Other inbound formats are fronts, each a package of its own:
+// front/messages (Anthropic's Messages API) and front/responses (OpenAI's
+// Responses API). A front routes its requests through the same router with
+// RouteRaw and RouteStreamRaw, passing the client's bytes through
+// (NativeRequest) to a provider that speaks its format and translating to
+// chat for the others, so that failover across formats is invisible.
 package llmproxy
