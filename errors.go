@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/llmproxy/llmproxy/sse"
 )
 
 // ErrorKind classifies a failure. The router decides retries, failover and
@@ -326,6 +328,17 @@ func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// StreamReadError classifies an error, other than io.EOF, from reading the
+// next event of an upstream's event stream (sse.Reader.Next): a line over
+// the reader's limit is KindUnavailable, anything else a TransportError.
+func StreamReadError(ctx context.Context, provider string, err error) *Error {
+	if errors.Is(err, sse.ErrLineTooLong) {
+		return &Error{Kind: KindUnavailable, Provider: provider,
+			Message: "the upstream sent a stream line over the size limit", Err: err}
+	}
+	return TransportError(ctx, provider, err)
 }
 
 // TransportError classifies an error from sending a request upstream or

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/llmproxy/llmproxy/sse"
 )
 
 func TestKindFromStatus(t *testing.T) {
@@ -300,4 +302,16 @@ func TestErrorTransportOther(t *testing.T) {
 
 	given := &Error{Kind: KindRateLimited, Provider: "q"}
 	assert.Same(t, given, TransportError(ctx, "p", given), "an *Error passes through")
+}
+
+func TestStreamReadError(t *testing.T) {
+	e := StreamReadError(context.Background(), "up", fmt.Errorf("reading: %w", sse.ErrLineTooLong))
+	assert.Equal(t, KindUnavailable, e.Kind)
+	assert.Equal(t, "up", e.Provider)
+	assert.Contains(t, e.Message, "over the size limit")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e = StreamReadError(ctx, "up", context.Canceled)
+	assert.Equal(t, KindCanceled, e.Kind, "other errors are transport errors")
 }

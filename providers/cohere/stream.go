@@ -98,11 +98,8 @@ func (s *chatStream) read() error {
 	switch {
 	case err == io.EOF:
 		return s.cut()
-	case errors.Is(err, sse.ErrLineTooLong):
-		return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.up.Name,
-			Message: "the upstream sent a stream line over the size limit", Err: err}
 	case err != nil:
-		return llmproxy.TransportError(s.ctx, s.p.up.Name, err)
+		return llmproxy.StreamReadError(s.ctx, s.p.up.Name, err)
 	}
 	data := bytes.TrimSpace(ev.Data)
 	if len(data) == 0 {

@@ -176,11 +176,8 @@ func (r *streamReader[T]) Next() (T, error) {
 			}
 			return zero, &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: r.p.name,
 				Message: "the upstream stream ended before it was complete", Err: io.ErrUnexpectedEOF}
-		case errors.Is(err, sse.ErrLineTooLong):
-			return zero, &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: r.p.name,
-				Message: "the upstream sent a stream line over the size limit", Err: err}
 		case err != nil:
-			return zero, llmproxy.TransportError(r.ctx, r.p.name, err)
+			return zero, llmproxy.StreamReadError(r.ctx, r.p.name, err)
 		}
 		data := bytes.TrimSpace(ev.Data)
 		if len(data) == 0 {
