@@ -22,75 +22,243 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestMemoryWindowReset runs in real time, not in a testing/synctest
-// bubble: the memorystore reads the clock through a linkname to time.now,
-// which the bubble does not fake (only time.Now and the runtime's timers
-// are), so in a bubble its windows would follow the real clock while
-// time.Sleep advanced the fake one. The windows are one second long; the
-// logic built on time.Now around the stores (failover, probes, backoff) is
-// tested in synctest bubbles below. Nothing here bounds how long a step
-// takes: the reset times are checked against clock readings taken around
-// the calls, and the next window is judged by the reset time each answer
-// names, so a busy machine that lets a window end between two calls
-// changes which window a call falls in, never the verdict.
-func TestMemoryWindowReset(t *testing.T) {
-	ctx := context.Background()
-	store, err := NewMemory(2, time.Second)
-	require.NoError(t, err)
-	defer store.Close(ctx)
+// The memory store is a token bucket per key: N at once from a fresh key,
+// then one token back every W/N; Reset is when the bucket is full again
+// after an allowed request and when the next token comes after a refusal.
+func TestMemoryTokenBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store, err := NewMemory(2, time.Second)
+		require.NoError(t, err)
+		defer store.Close(ctx)
 
-	before := time.Now()
-	first, err := Take(ctx, store, "a")
-	after := time.Now()
-	require.NoError(t, err)
-	assert.True(t, first.OK)
-	assert.EqualValues(t, 2, first.Limit)
-	assert.EqualValues(t, 1, first.Remaining)
-	assert.WithinRange(t, first.Reset, before.Add(time.Second), after.Add(time.Second),
-		"the window ends a second after the key's first request")
+		start := time.Now()
+		first, err := Take(ctx, store, "a")
+		require.NoError(t, err)
+		assert.Equal(t, Result{Limit: 2, Remaining: 1, Reset: start.Add(500 * time.Millisecond), OK: true}, first)
+		second, err := Take(ctx, store, "a")
+		require.NoError(t, err)
+		assert.Equal(t, Result{Limit: 2, Remaining: 0, Reset: start.Add(time.Second), OK: true}, second,
+			"full again after a second")
+		refused, err := Take(ctx, store, "a")
+		require.NoError(t, err)
+		assert.Equal(t, Result{Limit: 2, Remaining: 0, Reset: start.Add(500 * time.Millisecond)}, refused,
+			"refused; the next token comes back after half a second")
 
-	// The window ends a second after the first request: the two takes
-	// below fall in it unless the machine stalled for a second; then they
-	// name a later reset, and the window checks are skipped for them.
-	second, err := Take(ctx, store, "a")
-	require.NoError(t, err)
-	refused, err := Take(ctx, store, "a")
-	require.NoError(t, err)
-	if second.Reset.Equal(first.Reset) {
-		assert.True(t, second.OK)
-		assert.EqualValues(t, 0, second.Remaining)
-	}
-	if refused.Reset.Equal(first.Reset) {
-		assert.False(t, refused.OK, "the third request in the window is refused")
-	}
+		other, err := Take(ctx, store, "b")
+		require.NoError(t, err)
+		assert.True(t, other.OK, "keys have their own buckets")
 
-	other, err := Take(ctx, store, "b")
-	require.NoError(t, err)
-	assert.True(t, other.OK, "keys have their own windows")
-
-	// After the window: the key's next windows start from the first one's
-	// end, a whole number of seconds later, each allowing two requests
-	// and then refusing. Take until a refusal in a later window.
-	time.Sleep(time.Until(first.Reset))
-	byWindow := map[time.Time][]bool{}
-	var last Result
-	for range 50 {
+		time.Sleep(time.Until(refused.Reset))
 		res, err := Take(ctx, store, "a")
 		require.NoError(t, err)
-		if res.Reset.Equal(first.Reset) {
-			require.False(t, res.OK, "still the first window, which is used up")
-			continue
+		assert.True(t, res.OK, "one token came back at Reset")
+		res, err = Take(ctx, store, "a")
+		require.NoError(t, err)
+		assert.False(t, res.OK, "only one")
+
+		time.Sleep(time.Second)
+		for i := range 2 {
+			res, err = Take(ctx, store, "a")
+			require.NoError(t, err)
+			assert.True(t, res.OK, "request %d after a whole window", i+1)
 		}
-		byWindow[res.Reset] = append(byWindow[res.Reset], res.OK)
-		if last = res; !res.OK {
-			break
-		}
+		res, err = Take(ctx, store, "a")
+		require.NoError(t, err)
+		assert.False(t, res.OK, "never more than the bucket")
+
+		_, left, err := store.Get(ctx, "a")
+		require.NoError(t, err)
+		assert.Zero(t, left)
+		limit, left, err := store.Get(ctx, "unseen")
+		require.NoError(t, err)
+		assert.Equal(t, [2]uint64{2, 2}, [2]uint64{limit, left}, "a key not seen has a full bucket")
+	})
+}
+
+// A request made at the Reset of a refusal is allowed, whatever the
+// rounding of interval/tokens: Retry-After is honest.
+func TestMemoryResetIsWhenATokenIsBack(t *testing.T) {
+	for _, lim := range []struct {
+		tokens   uint64
+		interval time.Duration
+	}{{3, time.Minute}, {7, time.Second}, {1000, 7 * time.Second}, {3001, 7 * time.Minute}, {1, time.Hour}} {
+		synctest.Test(t, func(t *testing.T) {
+			ctx := context.Background()
+			store, err := NewMemory(lim.tokens, lim.interval)
+			require.NoError(t, err)
+			defer store.Close(ctx)
+			for range lim.tokens {
+				res, err := Take(ctx, store, "k")
+				require.NoError(t, err)
+				require.True(t, res.OK)
+			}
+			for i := range 20 {
+				res, err := Take(ctx, store, "k")
+				require.NoError(t, err)
+				require.False(t, res.OK, "%d per %v, step %d: spent", lim.tokens, lim.interval, i)
+				require.True(t, res.Reset.After(time.Now()))
+				time.Sleep(time.Until(res.Reset))
+				res, err = Take(ctx, store, "k")
+				require.NoError(t, err)
+				require.True(t, res.OK, "%d per %v, step %d: a token is back at Reset", lim.tokens, lim.interval, i)
+			}
+		})
 	}
-	require.False(t, last.OK, "no refusal in 50 requests: %v", byWindow)
-	assert.Equal(t, []bool{true, true, false}, byWindow[last.Reset], "two allowed in the window, then refused")
-	assert.True(t, last.Reset.After(first.Reset))
-	assert.Zero(t, last.Reset.Sub(first.Reset)%time.Second, "windows follow each other: %v after the first",
-		last.Reset.Sub(first.Reset))
+}
+
+// A token given back returns to the bucket, never beyond a full bucket.
+func TestMemoryBurstGivesBackUpToFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store, err := NewMemory(3, time.Hour)
+		require.NoError(t, err)
+		defer store.Close(ctx)
+
+		require.NoError(t, store.Burst(ctx, "k", 5), "a key not seen: its bucket is full already")
+		for range 2 {
+			_, _ = Take(ctx, store, "k")
+		}
+		require.NoError(t, store.Burst(ctx, "k", 1))
+		_, left, err := store.Get(ctx, "k")
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, left, "one of the two back")
+		require.NoError(t, store.Burst(ctx, "k", 5))
+		_, left, err = store.Get(ctx, "k")
+		require.NoError(t, err)
+		assert.EqualValues(t, 3, left, "full, not more")
+		allowed := 0
+		for range 5 {
+			if res, _ := Take(ctx, store, "k"); res.OK {
+				allowed++
+			}
+		}
+		assert.Equal(t, 3, allowed)
+	})
+}
+
+// The sweeper forgets the keys whose bucket is full again, keeps the others
+// and the limits given by Set; Close stops it (synctest.Test fails on a
+// goroutine left blocked in the bubble, goleak on one left outside) and
+// refuses later calls.
+func TestMemorySweepAndClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		st, err := NewMemory(2, time.Minute)
+		require.NoError(t, err)
+		keys := func() int {
+			s := st.(*bucketStore)
+			s.mu.RLock()
+			defer s.mu.RUnlock()
+			return len(s.buckets)
+		}
+		_, _ = Take(ctx, st, "idle")
+		require.NoError(t, st.Set(ctx, "set", 5, time.Minute))
+		time.Sleep(30 * time.Second)
+		_, _ = Take(ctx, st, "busy")
+		_, _ = Take(ctx, st, "busy")
+		assert.Equal(t, 3, keys())
+
+		time.Sleep(30 * time.Second) // the first sweep, a minute after start
+		synctest.Wait()
+		assert.Equal(t, 2, keys(), "idle was full again and forgotten; busy is not full yet")
+		res, err := Take(ctx, st, "set")
+		require.NoError(t, err)
+		assert.EqualValues(t, 5, res.Limit, "a limit given by Set stays")
+		res, err = Take(ctx, st, "idle")
+		require.NoError(t, err)
+		assert.Equal(t, Result{Limit: 2, Remaining: 1, Reset: time.Now().Add(30 * time.Second), OK: true}, res,
+			"a forgotten key starts again from a full bucket")
+
+		require.NoError(t, st.Close(ctx))
+		require.NoError(t, st.Close(ctx), "Close is idempotent")
+		assert.Zero(t, keys())
+		_, err = Take(ctx, st, "busy")
+		require.ErrorIs(t, err, limiter.ErrStopped)
+		_, _, err = st.Get(ctx, "busy")
+		require.ErrorIs(t, err, limiter.ErrStopped)
+		require.ErrorIs(t, st.Burst(ctx, "busy", 1), limiter.ErrStopped)
+		require.ErrorIs(t, st.Set(ctx, "busy", 1, time.Second), limiter.ErrStopped)
+	})
+}
+
+// Concurrent takes on one key allow exactly the limit.
+func TestMemoryConcurrentTakes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store, err := NewMemory(500, time.Hour)
+		require.NoError(t, err)
+		defer store.Close(ctx)
+		var allowed, refused atomic.Int64
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 100 {
+					res, err := Take(ctx, store, "k")
+					assert.NoError(t, err)
+					if res.OK {
+						allowed.Add(1)
+						assert.Less(t, res.Remaining, uint64(500))
+					} else {
+						refused.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		assert.EqualValues(t, 500, allowed.Load())
+		assert.EqualValues(t, 300, refused.Load())
+	})
+}
+
+// A large limit keeps its size after its first window: 1e8 per minute is
+// 1e8 in every minute. go-limiter's memorystore, the store before this
+// one, gave interval/tokens tokens per window after the first once tokens²
+// passed the interval in nanoseconds (600 a minute here;
+// sethvargo/go-limiter#29), and read a clock that a synctest bubble does
+// not fake.
+func TestMemoryLargeLimitRefills(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store, err := NewMemory(1e8, time.Minute)
+		require.NoError(t, err)
+		defer store.Close(ctx)
+		for minute := range 3 {
+			for i := range 10_000 {
+				res, err := Take(ctx, store, "client")
+				require.NoError(t, err)
+				require.True(t, res.OK, "minute %d, request %d", minute, i+1)
+				require.EqualValues(t, 1e8, res.Limit)
+				require.EqualValues(t, 1e8-1-i, res.Remaining, "minute %d, request %d: a full bucket each minute", minute, i+1)
+			}
+			time.Sleep(time.Minute)
+		}
+	})
+}
+
+// A large limit spent to the last token refuses the next request, and
+// gives the whole limit back over one interval (20,000 per 100 ms: 20,000²
+// is above 1e8, the interval in nanoseconds; memorystore gave 5,000 per
+// window after the first).
+func TestMemoryLargeLimitSpentAndBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		const n = 20_000
+		store, err := NewMemory(n, 100*time.Millisecond)
+		require.NoError(t, err)
+		defer store.Close(ctx)
+		for round := range 2 {
+			for i := range n {
+				res, err := Take(ctx, store, "client")
+				require.NoError(t, err)
+				require.True(t, res.OK, "round %d, request %d", round, i+1)
+			}
+			res, err := Take(ctx, store, "client")
+			require.NoError(t, err)
+			require.False(t, res.OK, "round %d: request %d is over the limit", round, n+1)
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 }
 
 func TestResultRetryAfterIsAtLeastASecond(t *testing.T) {
@@ -101,29 +269,32 @@ func TestResultRetryAfterIsAtLeastASecond(t *testing.T) {
 }
 
 func TestProviderLimitsInMemory(t *testing.T) {
-	ctx := context.Background()
-	l := NewProviderLimits(nil)
-	defer l.Close()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		l := NewProviderLimits(nil)
+		defer l.Close()
 
-	before := time.Now()
-	assert.True(t, l.Allow(ctx, "openai", 2))
-	assert.True(t, l.Allow(ctx, "openai", 2))
-	assert.False(t, l.Allow(ctx, "openai", 2), "the third request in the minute is over the provider's limit")
-	assert.True(t, l.Allow(ctx, "grok", 2), "providers are counted apart")
-	assert.True(t, l.Allow(ctx, "grok", 3), "a provider's limit changed by a reload starts a count of its own")
-	for range 100 {
-		require.True(t, l.Allow(ctx, "local", 0), "rate_limit 0 is no limit")
-	}
-	res, err := l.Take(ctx, "openai", 2)
-	after := time.Now()
-	require.NoError(t, err)
-	assert.False(t, res.OK)
-	assert.WithinRange(t, res.Reset, before.Add(time.Minute), after.Add(time.Minute),
-		"the router can tell when the provider frees up: a minute after its window began")
+		start := time.Now()
+		assert.True(t, l.Allow(ctx, "openai", 2))
+		assert.True(t, l.Allow(ctx, "openai", 2))
+		assert.False(t, l.Allow(ctx, "openai", 2), "the third request at once is over the provider's limit")
+		assert.True(t, l.Allow(ctx, "grok", 2), "providers are counted apart")
+		assert.True(t, l.Allow(ctx, "grok", 3), "a provider's limit changed by a reload starts a count of its own")
+		for range 100 {
+			require.True(t, l.Allow(ctx, "local", 0), "rate_limit 0 is no limit")
+		}
+		res, err := l.Take(ctx, "openai", 2)
+		require.NoError(t, err)
+		assert.False(t, res.OK)
+		assert.Equal(t, start.Add(30*time.Second), res.Reset,
+			"the router can tell when the provider frees up: its next token, half a minute (a minute / 2) on")
+		time.Sleep(time.Until(res.Reset))
+		assert.True(t, l.Allow(ctx, "openai", 2))
 
-	require.NoError(t, l.Close())
-	assert.True(t, l.Allow(ctx, "openai", 2), "a closed limiter takes no provider out of rotation")
-	require.NoError(t, l.Close(), "Close is idempotent")
+		require.NoError(t, l.Close())
+		assert.True(t, l.Allow(ctx, "openai", 2), "a closed limiter takes no provider out of rotation")
+		require.NoError(t, l.Close(), "Close is idempotent")
+	})
 }
 
 // fakeStore is a primary store that fails on demand and counts its calls.

@@ -5,13 +5,12 @@
 // Every limiter is a go-limiter [limiter.Store]: one store enforces one limit
 // (a number of tokens per interval) for any number of keys.
 //
-//   - [NewMemory] is go-limiter's memorystore: a fixed window per key that
-//     starts with the key's first request and allows the limit's tokens in
-//     each window. It runs a sweeper goroutine until Close.
+//   - [NewMemory] keeps a token bucket per key in memory, with
+//     golang.org/x/time/rate. It runs a sweeper goroutine until Close.
 //   - [Redis.Store] enforces the limit in Redis with GCRA (the generic cell
 //     rate algorithm of github.com/go-redis/redis_rate), atomically, so that
 //     any number of replicas sharing the Redis server allow the limit
-//     together, not each. When Redis fails it falls back to a memorystore
+//     together, not each. When Redis fails it falls back to a memory store
 //     with the same limit (fail-open, the default) or refuses (fail-closed);
 //     see [Redis].
 //   - [ProviderLimits] applies the outbound per-provider limits (rate_limit,
@@ -19,18 +18,18 @@
 //   - [Redis.BreakerStore] is a gobreaker [gobreaker.SharedDataStore] on
 //     Redis, and [Breaker] a two-step breaker built on it.
 //
-// # Memory and GCRA semantics
+// # What a limit means
 //
-// A limit of N per window W allows, in both implementations, N requests at
-// once from a fresh key and N per W on average. They differ in how tokens
-// come back. The memorystore refills all N at the end of each window, counted
-// from the key's first request. GCRA with rate N per W and burst N (the
-// setting used here) gives back one token every W/N: it is a smooth limit
-// equivalent to N per window with a burst of N. In the worst case either lets
-// up to 2N requests pass within one span of length W (a full bucket spent at
-// its start, then the refill); over a long run both allow N per W. A test or client that makes N+1 requests in a time much
-// shorter than W/N sees exactly N allowed, with either store, and with GCRA
-// across every replica sharing the Redis server.
+// A limit of N per window W means the same in memory and in Redis: each key
+// has a bucket of N tokens, full for a key not seen before, and gets back
+// one token every W/N, never holding more than N. A request takes a token
+// or is refused. (GCRA keeps that bucket as one timestamp per key; it is
+// the same limit.) A fresh key can thus make N requests at once and N per W
+// on average, at any size of N; in the worst case 2N requests pass within
+// one span of length W (a full bucket spent at its start, then the refill
+// during it). A test or client that makes N+1 requests in a time much
+// shorter than W/N sees exactly N allowed, in memory per process and in
+// Redis across every replica sharing the server.
 //
 // Both count requests, not tokens of text.
 package ratelimit
@@ -41,7 +40,6 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-limiter"
-	"github.com/sethvargo/go-limiter/memorystore"
 )
 
 // Result is the answer of a limiter to one request: the limit, the requests
@@ -52,10 +50,9 @@ type Result struct {
 	Limit uint64
 	// Remaining is the number of requests the key may still make now.
 	Remaining uint64
-	// Reset is when new tokens will be available: the end of the window
-	// for the memorystore; for GCRA, the moment the next request is
-	// allowed after a refusal, or the moment the bucket is full again
-	// after an allowed request.
+	// Reset is when tokens come back: after a refusal, the moment the
+	// next request will be allowed; after an allowed request, the moment
+	// the bucket is full again.
 	Reset time.Time
 	// OK reports whether the request may go ahead.
 	OK bool
@@ -93,11 +90,10 @@ func Take(ctx context.Context, store limiter.Store, key string) (Result, error) 
 // Taking in order and giving back, rather than looking at every store
 // first (Get) and taking after, is what stays correct under concurrency:
 // two requests can both see a limit's last token, and the loser would
-// then have spent the other limits' tokens; and a memorystore's Get does
-// not count the tokens of a window that has begun since its last Take. A
-// token held for a moment by a request that will give it back can make a
-// concurrent request be refused by that limit: the limits never allow more
-// than their size because of TakeAll, only, rarely, less.
+// then have spent the other limits' tokens. A token held for a moment by a
+// request that will give it back can make a concurrent request be refused
+// by that limit: the limits never allow more than their size because of
+// TakeAll, only, rarely, less.
 func TakeAll(ctx context.Context, key string, stores ...limiter.Store) (Result, int, error) {
 	best, bestAt := Result{OK: true}, -1
 	taken := make([]Result, len(stores))
@@ -124,12 +120,11 @@ func TakeAll(ctx context.Context, key string, stores ...limiter.Store) (Result, 
 
 // GiveBack returns to store the token of key that Take allowed with res,
 // for a request that did not go ahead after all. Nothing is given back once
-// res.Reset has passed: a memorystore has then started a new window with a
-// full count (a token given back there would exceed the limit), and a GCRA
-// bucket is full. It uses the store's Burst (on a Redis store, a negative
-// take, never beyond a full bucket) and ignores its error, which leaves
-// the token spent as if the request had gone ahead. The token is given back
-// even when ctx is done: the request that took it is gone, not its count.
+// res.Reset has passed: the bucket is full again by then. It uses the
+// store's Burst (a negative take, never beyond a full bucket) and ignores
+// its error, which leaves the token spent as if the request had gone ahead.
+// The token is given back even when ctx is done: the request that took it
+// is gone, not its count.
 func GiveBack(ctx context.Context, store limiter.Store, key string, res Result) {
 	if !res.OK || !time.Now().Before(res.Reset) {
 		return
@@ -141,20 +136,3 @@ func GiveBack(ctx context.Context, store limiter.Store, key string, res Result) 
 // not answer: the request must be refused because the shared limit cannot be
 // checked. Errors returned by the stores wrap it together with the cause.
 var ErrUnavailable = errors.New("ratelimit: redis is unavailable and the limits fail closed")
-
-// NewMemory returns an in-memory store that allows tokens requests per
-// interval for each key (go-limiter's memorystore; see the package doc for
-// its fixed windows). tokens 0 counts as 1 and interval 0 as one second, as
-// in memorystore. The store is safe for concurrent use; it runs a sweeper
-// goroutine that removes idle keys until Close is called, so always Close it.
-func NewMemory(tokens uint64, interval time.Duration) (limiter.Store, error) {
-	return memorystore.New(&memorystore.Config{
-		Tokens:   tokens,
-		Interval: interval,
-		// Keys idle for two windows are forgotten (at least an hour after
-		// they were last used, checked every half hour), so that a proxy
-		// with many clients does not hold every key it ever saw.
-		SweepInterval: 30 * time.Minute,
-		SweepMinTTL:   max(2*interval, time.Hour),
-	})
-}

@@ -165,8 +165,9 @@ func (r *Redis) Close() error {
 
 // Store returns a store that enforces tokens per interval for every key in
 // Redis (see RedisStore) under the keys <prefix>rl:<name>:<key>, and falls
-// back to a memorystore of the same limit while Redis does not answer (or
-// refuses with an error wrapping ErrUnavailable when FailClosed). name
+// back to a memory store (NewMemory) of the same limit while Redis does not
+// answer (or refuses with an error wrapping ErrUnavailable when
+// FailClosed). name
 // keeps apart stores of different limits on one server ("chat",
 // "global"); stores of the same name on every replica share their counts,
 // so they must have the same limit.

@@ -45,7 +45,7 @@ var _ limiter.Store = (*RedisStore)(nil)
 // NewRedisStore returns a store on rdb that allows tokens requests per
 // interval for each key, with a burst of tokens, under the key prefix
 // prefix. tokens 0 counts as 1 and interval 0 as one second, as in
-// memorystore; tokens above math.MaxInt32 are capped there.
+// NewMemory; tokens above math.MaxInt32 are capped there.
 func NewRedisStore(rdb redis.UniversalClient, prefix string, tokens uint64, interval time.Duration) *RedisStore {
 	return &RedisStore{
 		rdb:    rdb,
@@ -124,7 +124,7 @@ func (s *RedisStore) Set(ctx context.Context, key string, tokens uint64, interva
 	return s.wrap(s.lim.Reset(ctx, s.prefix+key))
 }
 
-// Burst gives back tokens to key's bucket, as go-limiter's stores do, for a
+// Burst gives back tokens to key's bucket, as the memory store does, for a
 // request that took one and did not go ahead (see GiveBack). GCRA keeps one
 // timestamp per key, so the bucket never holds more than its limit: tokens
 // given back to a full bucket are lost. It is a negative take, one atomic

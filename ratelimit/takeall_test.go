@@ -119,7 +119,7 @@ func TestTakeAllConcurrent(t *testing.T) {
 }
 
 // A store that fails gives back the tokens taken before it too, and
-// GiveBack after the window's end gives nothing back.
+// GiveBack after Reset (the bucket is full again) gives nothing back.
 func TestTakeAllErrorAndLateGiveBack(t *testing.T) {
 	ctx := context.Background()
 	first := memoryStore(t, 3, time.Minute)
@@ -132,9 +132,9 @@ func TestTakeAllErrorAndLateGiveBack(t *testing.T) {
 
 	res, err := Take(ctx, first, "k")
 	require.NoError(t, err)
-	res.Reset = time.Now().Add(-time.Second) // as if the window had ended
+	res.Reset = time.Now().Add(-time.Second) // as if the bucket were full again
 	GiveBack(ctx, first, "k", res)
-	assert.EqualValues(t, 2, remaining(t, first, "k"), "too late: a new window has its full count")
+	assert.EqualValues(t, 2, remaining(t, first, "k"), "too late: nothing is given back")
 	res.Reset = time.Now().Add(time.Minute)
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()

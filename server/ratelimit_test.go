@@ -86,7 +86,8 @@ func TestRateLimitEndpoint(t *testing.T) {
 		assert.EqualValues(t, 3, headerInt(t, r, "X-RateLimit-Limit"))
 		assert.EqualValues(t, 2-i, headerInt(t, r, "X-RateLimit-Remaining"))
 		reset := headerInt(t, r, "X-RateLimit-Reset")
-		assert.InDelta(t, time.Now().Add(time.Minute).Unix(), reset, 2, "Unix time of the window's end")
+		assert.InDelta(t, time.Now().Add(time.Duration(i+1)*20*time.Second).Unix(), reset, 2,
+			"Unix time at which the bucket is full again: a token comes back every 20 s")
 	}
 
 	r := chatAs(t, ts.Server, rlKeyA, "X-Request-ID", "rl-refused")
@@ -196,7 +197,7 @@ func TestRateLimitHandlerClose(t *testing.T) {
 	require.NoError(t, h.(io.Closer).Close())
 	require.NoError(t, h.(io.Closer).Close(), "idempotent")
 	assert.Equal(t, http.StatusOK, chatAs(t, srv, rlKeyA).status, "a closed handler does not limit")
-	// goleak (TestMain) checks that the memorystores' sweepers are gone.
+	// goleak (TestMain) checks that the memory stores' sweepers are gone.
 }
 
 // replicas starts n proxies sharing the Redis server at url, with cfg.
