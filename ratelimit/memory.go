@@ -162,8 +162,10 @@ func (s *bucketStore) Burst(ctx context.Context, key string, tokens uint64) erro
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if b := s.buckets[key]; b != nil && tokens > 0 {
-		// A take of -n puts n tokens back; rate.Limiter caps its bucket
-		// at the burst when it next counts, so a full bucket stays full.
+		// A take of -n puts n tokens back, and rate.Limiter caps its
+		// bucket at the burst when it next counts, so a full bucket stays
+		// full: behaviour the Go team means to document (golang/go#54082)
+		// and TestMemoryBurstGivesBackUpToFull pins.
 		b.lim.AllowN(time.Now(), -int(min(tokens, uint64(b.tokens))))
 	}
 	return nil
