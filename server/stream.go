@@ -9,10 +9,15 @@ import (
 	"github.com/llmproxy/llmproxy/sse"
 )
 
+// maxGathered is the most bytes of frames a frameWriter gathers before it
+// writes them, waiting or not, so that an upstream that never makes the
+// stream wait does not grow the buffer.
+const maxGathered = 32 << 10
+
 // writeStream sends a committed stream to the client as OpenAI's SSE:
 // "data: <chunk>" frames only, each flushed as soon as no further chunk
-// has arrived with it, then "data: [DONE]". Chunks pass through as the upstream's bytes when the
-// provider kept them.
+// has arrived with it, then "data: [DONE]". Chunks pass through as the
+// upstream's bytes when the provider kept them.
 //
 // The chunks that end a stream (a finish reason, a usage chunk) are held
 // back by one frame so that _proxy_info can be spliced into the very last
@@ -27,25 +32,13 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 	h.Set("X-Accel-Buffering", "no")
 	setProxyHeaders(h, pi)
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	// Frames are flushed when the stream is about to wait for the
-	// upstream: chunks that arrived together go out in one write, and no
-	// chunk waits for the next. A stream that cannot tell is flushed after
-	// every chunk.
-	unflushed := false
-	flushAtWait := st.OnWait(func() {
-		if unflushed {
-			_ = rc.Flush()
-			unflushed = false
-		}
-	})
+	fw := newFrameWriter(w, st.OnWait)
 
 	// Raw chunks are valid until the next one is read (see
 	// llmproxy.RawChatStreamer): what is kept across chunks is copied.
 	var held, heldBuf []byte
 	var first T // for emptyChunk: every chunk of a stream has its id and model
 	seen := false
-	buf := make([]byte, 0, 1024)
 	for st.Next() {
 		c := st.Current()
 		payload, err := chunkBytes(c)
@@ -56,25 +49,17 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 			first, seen = llmproxy.Keep(c), true
 		}
 		if held != nil {
-			buf = sse.AppendData(buf, held)
+			fw.buf = sse.AppendData(fw.buf, held)
 			held = nil
 		}
 		if c.Finished() {
 			heldBuf = append(heldBuf[:0], payload...)
 			held = heldBuf
 		} else {
-			buf = sse.AppendData(buf, payload)
+			fw.buf = sse.AppendData(fw.buf, payload)
 		}
-		if len(buf) > 0 {
-			if _, err := w.Write(buf); err != nil {
-				return // the client went away; the caller closes the stream
-			}
-			buf = buf[:0]
-			if flushAtWait {
-				unflushed = true
-			} else {
-				_ = rc.Flush()
-			}
+		if fw.chunkDone() != nil {
+			return // the client went away; the caller closes the stream
 		}
 	}
 	if held != nil && st.Err() == nil {
@@ -83,18 +68,60 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 		}
 	}
 	if held != nil {
-		buf = sse.AppendData(buf, held)
+		fw.buf = sse.AppendData(fw.buf, held)
 	} else if st.Err() == nil {
-		buf = sse.AppendData(buf, emptyChunk(first, pi))
+		fw.buf = sse.AppendData(fw.buf, emptyChunk(first, pi))
 	}
 	if err := st.Err(); err != nil {
 		env, _ := json.Marshal(llmproxy.AsError(err).Envelope())
-		buf = sse.AppendData(buf, env)
+		fw.buf = sse.AppendData(fw.buf, env)
 	} else {
-		buf = append(buf, sse.DoneFrame...)
+		fw.buf = append(fw.buf, sse.DoneFrame...)
 	}
-	_, _ = w.Write(buf)
-	_ = rc.Flush()
+	fw.flush()
+}
+
+// frameWriter writes the frames of a committed stream. They are gathered
+// in buf and written and flushed when the stream is about to wait for the
+// upstream (llmproxy.Stream.OnWait): chunks that arrived together go out
+// in one write, and no chunk waits for the next. A stream that cannot tell
+// when it waits has each chunk's frames written and flushed at once.
+type frameWriter struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	buf    []byte
+	err    error // the first write error: the client went away
+	atWait bool  // the stream tells when it waits
+}
+
+// newFrameWriter returns a frameWriter to w for a stream whose OnWait
+// method is onWait.
+func newFrameWriter(w http.ResponseWriter, onWait func(func()) bool) *frameWriter {
+	fw := &frameWriter{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 4096)}
+	fw.atWait = onWait(fw.flush)
+	return fw
+}
+
+// chunkDone is called once a chunk's frames are in buf. It writes them
+// unless they can wait for the stream's next wait (and buf is not full),
+// and returns the first write error.
+func (fw *frameWriter) chunkDone() error {
+	if !fw.atWait || len(fw.buf) >= maxGathered {
+		fw.flush()
+	}
+	return fw.err
+}
+
+// flush writes and flushes what buf holds.
+func (fw *frameWriter) flush() {
+	if len(fw.buf) == 0 || fw.err != nil {
+		return
+	}
+	_, fw.err = fw.w.Write(fw.buf)
+	fw.buf = fw.buf[:0]
+	if fw.err == nil {
+		_ = fw.rc.Flush()
+	}
 }
 
 // chunkBytes returns the chunk's upstream bytes, or encodes it. A frame's
@@ -162,33 +189,20 @@ func writeEvents(w http.ResponseWriter, st *llmproxy.Stream[*llmproxy.RawChunk])
 	h.Set("X-Accel-Buffering", "no")
 	setProxyHeaders(h, st.ProxyInfo())
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	unflushed := false
-	flushAtWait := st.OnWait(func() {
-		if unflushed {
-			_ = rc.Flush()
-			unflushed = false
-		}
-	})
-	buf := make([]byte, 0, 1024)
+	fw := newFrameWriter(w, st.OnWait)
 	for st.Next() {
 		c := st.Current()
 		payload, err := chunkBytes(c)
 		if err != nil {
 			continue
 		}
-		buf = sse.AppendEvent(buf[:0], c.Event, payload)
-		if _, err := w.Write(buf); err != nil {
+		fw.buf = sse.AppendEvent(fw.buf, c.Event, payload)
+		if fw.chunkDone() != nil {
 			return // the client went away; the caller closes the stream
-		}
-		if flushAtWait {
-			unflushed = true
-		} else {
-			_ = rc.Flush()
 		}
 	}
 	if err := st.Err(); err != nil {
-		_, _ = w.Write(formatOf(w).frame(llmproxy.AsError(err)))
+		fw.buf = append(fw.buf, formatOf(w).frame(llmproxy.AsError(err))...)
 	}
-	_ = rc.Flush()
+	fw.flush()
 }

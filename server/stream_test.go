@@ -802,10 +802,15 @@ func TestStreamFlushesEachChunk(t *testing.T) {
 	assert.Equal(t, "Hello world", text)
 }
 
-// flushCounter is a ResponseWriter that counts its flushes.
+// flushCounter is a ResponseWriter that counts its writes and flushes.
 type flushCounter struct {
 	*httptest.ResponseRecorder
-	flushes int
+	writes, flushes int
+}
+
+func (f *flushCounter) Write(b []byte) (int, error) {
+	f.writes++
+	return f.ResponseRecorder.Write(b)
 }
 
 func (f *flushCounter) Flush() {
@@ -848,4 +853,5 @@ func TestStreamCoalescesChunksThatArriveTogether(t *testing.T) {
 	text, _ := strmChatContent(t, payloadsOut)
 	require.Equal(t, want, text)
 	require.LessOrEqual(t, rec.flushes, 4, "32 chunks that arrived in one piece took %d flushes", rec.flushes)
+	require.LessOrEqual(t, rec.writes, 4, "32 chunks that arrived in one piece took %d writes", rec.writes)
 }

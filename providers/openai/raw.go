@@ -74,7 +74,10 @@ func (p *Provider) ChatCompletionRaw(ctx context.Context, req *llmproxy.RawChatR
 // reader reuses one RawChunk, valid until the next call of Next. A chunk
 // that is not plainly a chat chunk (an error, a Perplexity
 // "chat.completion.done", a whole answer, a running usage) is decoded and
-// rewritten as ChatCompletionStream does.
+// rewritten as ChatCompletionStream does. Once a chunk with content has
+// been returned, the router has committed the stream and no longer asks
+// for Content: a chunk that plainDelta shows to be neither a finish, a
+// usage nor an error is then passed on unread, reported as content.
 func (p *Provider) ChatCompletionStreamRaw(ctx context.Context, req *llmproxy.RawChatRequest) (llmproxy.ChunkReader[*llmproxy.RawChunk], error) {
 	var resp *http.Response
 	var err error
@@ -99,8 +102,15 @@ func (p *Provider) ChatCompletionStreamRaw(ctx context.Context, req *llmproxy.Ra
 		return nil, err
 	}
 	var chunk llmproxy.RawChunk
+	shown := false // a chunk with content was returned: the stream is past its commit point
 	return newStreamReader(ctx, p, resp, func(data []byte) (*llmproxy.RawChunk, bool, error) {
-		return p.decodeRawChatChunk(&chunk, data)
+		if shown && plainDelta(data) {
+			chunk = llmproxy.RawChunk{Data: data, Content: true}
+			return &chunk, false, nil
+		}
+		c, fin, err := p.decodeRawChatChunk(&chunk, data)
+		shown = shown || (err == nil && c.Content)
+		return c, fin, err
 	}), nil
 }
 

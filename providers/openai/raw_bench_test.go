@@ -4,7 +4,8 @@ import "testing"
 
 // BenchmarkReadChatChunk and BenchmarkReadChatAnswer measure what the raw
 // path reads of every streamed chunk and every whole answer, beside the
-// full decoders they spare.
+// full decoders they spare; plainDelta is what it looks at in the chunks
+// of a stream past its first content.
 func BenchmarkReadChatChunk(b *testing.B) {
 	data := []byte(oaChunkHello)
 	p := &Provider{name: "bench", flavor: flavors[0]}
@@ -13,6 +14,14 @@ func BenchmarkReadChatChunk(b *testing.B) {
 		for b.Loop() {
 			if f, ok := readChatChunk(data); !ok || !f.content {
 				b.Fatal("not read")
+			}
+		}
+	})
+	b.Run("plainDelta", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !plainDelta(data) {
+				b.Fatal("not plain")
 			}
 		}
 	})
