@@ -57,7 +57,7 @@ const maxRequestIDLen = 128
 
 // requestID returns r's X-Request-ID when it is sane, or a new id.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-ID"); validRequestID(id) {
+	if id := r.Header.Get(headerRequestID); validRequestID(id) {
 		return id
 	}
 	return llmproxy.NewRequestID()
@@ -75,7 +75,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 		ri := &requestInfo{id: id}
 		ctx := context.WithValue(llmproxy.WithRequestID(r.Context(), id), infoKey{}, ri)
 		ctx, span := s.startSpan(ctx, r) // nil unless tracing (tracing.go)
-		w.Header().Set("X-Request-ID", id)
+		w.Header().Set(headerRequestID, id)
 		sw := &statusWriter{ResponseWriter: w, ri: ri}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		s.countRefused(r, ri, sw)
@@ -246,7 +246,7 @@ func (s *server) recover(next http.Handler) http.Handler {
 				panic(v)
 			}
 			info(r.Context()).errKind = llmproxy.KindInternal.String()
-			s.log.Error("panic in handler", "request_id", w.Header().Get("X-Request-ID"),
+			s.log.Error("panic in handler", "request_id", w.Header().Get(headerRequestID),
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			e := &llmproxy.Error{Kind: llmproxy.KindInternal, Message: "internal error"}
 			if sw, ok := w.(*statusWriter); ok && sw.status != 0 {

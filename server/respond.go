@@ -25,10 +25,10 @@ func writeError(w http.ResponseWriter, err error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if e.Provider != "" {
-		h.Set("X-LLMProxy-Provider", e.Provider)
+		h.Set(headerProvider, e.Provider)
 	}
 	if e.Attempts > 0 {
-		h.Set("X-LLMProxy-Attempt", strconv.Itoa(e.Attempts))
+		h.Set(headerAttempt, strconv.Itoa(e.Attempts))
 	}
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
@@ -63,10 +63,10 @@ func clientMayRetry(e *llmproxy.Error) bool {
 // setProxyHeaders sets the headers that name the provider that answered
 // and the model it was sent.
 func setProxyHeaders(h http.Header, pi *llmproxy.ProxyInfo) {
-	h.Set("X-LLMProxy-Provider", pi.Provider)
-	h.Set("X-LLMProxy-Attempt", strconv.Itoa(pi.AttemptNumber))
+	h.Set(headerProvider, pi.Provider)
+	h.Set(headerAttempt, strconv.Itoa(pi.AttemptNumber))
 	if pi.Model != "" {
-		h.Set("X-LLMProxy-Model", pi.Model)
+		h.Set(headerModel, pi.Model)
 	}
 }
 
