@@ -92,7 +92,7 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.done(r, ans.ProxyInfo, ans.Usage)
-	writeAnswer(w, ans.Body, json.RawMessage(ans.Body), ans.ProxyInfo)
+	writeAnswer(w, ans.Body, nil, ans.ProxyInfo)
 }
 
 func (s *server) completions(w http.ResponseWriter, r *http.Request) {
