@@ -75,6 +75,11 @@ type Provider struct {
 	baseURL string
 	key     string
 	headers map[string]string
+	// authHeader and authValue are the header that carries the key and
+	// its value, made once rather than on every request:
+	// "Authorization: Bearer <key>", or Azure's "api-key: <key>"; none
+	// ("") when the key is empty.
+	authHeader, authValue string
 	client  *http.Client
 
 	// streamUsage reports whether streamed requests ask for
@@ -133,6 +138,13 @@ func New(cfg llmproxy.ProviderConfig, flavor string) (llmproxy.Provider, error) 
 	if f == azureFlavor {
 		p.azure = newAzureRoutes(cfg)
 		p.streamUsage = p.azure.streamUsage()
+	}
+	switch {
+	case p.key == "":
+	case p.azure != nil && !p.azure.bearer:
+		p.authHeader, p.authValue = "Api-Key", p.key // api-key
+	default:
+		p.authHeader, p.authValue = "Authorization", "Bearer "+p.key
 	}
 	cat := catalogProvider{p}
 	p.responses = speaksResponses(cfg, f, base)
