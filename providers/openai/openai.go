@@ -75,12 +75,13 @@ type Provider struct {
 	baseURL string
 	key     string
 	headers map[string]string
+	client  *http.Client
+
 	// authHeader and authValue are the header that carries the key and
 	// its value, made once rather than on every request:
 	// "Authorization: Bearer <key>", or Azure's "api-key: <key>"; none
 	// ("") when the key is empty.
 	authHeader, authValue string
-	client  *http.Client
 
 	// streamUsage reports whether streamed requests ask for
 	// stream_options.include_usage (the flavor's setting; for Azure, the
