@@ -326,7 +326,7 @@ func (s *server) auth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key := r.Header.Get(cfg.APIKeyHeader)
+		key := r.Header.Get(s.keyHeader.canonical(cfg.APIKeyHeader))
 		if key == "" && strings.HasPrefix(r.URL.Path, pathMessages) {
 			key = r.Header.Get("X-Api-Key") // as Anthropic's clients send it
 		}
@@ -400,6 +400,27 @@ func (c *keyIDCache) get(key string, configured int) string {
 		}
 	}
 	return id
+}
+
+// canonicalName holds a header name and its canonical form (see
+// http.CanonicalHeaderKey), converted once rather than by every
+// Header.Get: the configured api_key_header ("X-API-Key" by default) is
+// not canonical, and converting it costs an allocation per request
+// (BenchmarkServerChat). It is safe for concurrent use; the zero value is
+// ready.
+type canonicalName struct {
+	cur atomic.Pointer[[2]string] // name, canonical form
+}
+
+// canonical returns the canonical form of name, converting it only when it
+// differs from the last one (after a reload).
+func (c *canonicalName) canonical(name string) string {
+	if p := c.cur.Load(); p != nil && p[0] == name {
+		return p[1]
+	}
+	p := &[2]string{name, http.CanonicalHeaderKey(name)}
+	c.cur.Store(p)
+	return p[1]
 }
 
 // isMaxBytesError reports whether err comes from http.MaxBytesReader.
