@@ -60,7 +60,8 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		return zero, nil, noCandidateError(st, model, endpoint)
 	}
 	st.budget.request(start)
-	order := st.plan(targets, start)
+	var buf [4]candidate // room for the usual plans
+	order := st.plan(buf[:0], targets, start)
 
 	attempt := 0
 	var lastErr *Error
