@@ -64,9 +64,9 @@ type attempt struct {
 	u        *upstream
 	endpoint string
 	// model is the model id the attempt sends (see UpstreamModel).
-	model string
-	start    time.Time
-	latency  time.Duration
+	model   string
+	start   time.Time
+	latency time.Duration
 	// done reports the outcome to the breaker; nil when the breaker did
 	// not admit the attempt (a last resort).
 	done func(error)
