@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Model aliases and name mapping. A request names a public model. When it
@@ -30,8 +32,46 @@ type target struct {
 
 // targets returns the concrete models of the public model, in the order
 // they are tried, each with the upstreams that serve it and pass accept
-// (nil accepts all); models no such upstream serves are left out.
+// (nil accepts all); models no such upstream serves are left out. The
+// result is shared: callers must not modify it.
 func (st *state) targets(model string, accept func(*upstream) bool) []target {
+	if accept != nil {
+		return st.findTargets(model, accept)
+	}
+	if ts, ok := st.targetCache.m.Load(model); ok {
+		return ts.([]target)
+	}
+	ts := st.findTargets(model, nil)
+	if len(model) <= maxTargetCacheName && st.targetCache.n.Load() < maxTargetCache {
+		if _, loaded := st.targetCache.m.LoadOrStore(strings.Clone(model), ts); !loaded {
+			st.targetCache.n.Add(1)
+		}
+	}
+	return ts
+}
+
+// maxTargetCache bounds the models a targetCache holds, and
+// maxTargetCacheName the length of their names. Model names come from
+// clients, so that they must not grow it without limit; the targets of
+// the other models are found on every request.
+const (
+	maxTargetCache     = 1000
+	maxTargetCacheName = 256
+)
+
+// targetCache holds the targets (see state.targets) of the models a
+// state was asked for, so that a request neither matches its model against
+// every provider's models nor builds its targets anew (two allocations
+// per request in BenchmarkServerChat). A state's providers and aliases do
+// not change, and neither do their targets. The zero value is ready; it
+// is safe for concurrent use.
+type targetCache struct {
+	m sync.Map // model -> []target
+	n atomic.Int32
+}
+
+// findTargets is targets without the cache.
+func (st *state) findTargets(model string, accept func(*upstream) bool) []target {
 	names, ok := st.aliases[model]
 	if !ok {
 		ups := st.serving(model, accept)

@@ -339,7 +339,8 @@ func (p *Proxy) settle(ctx context.Context, st *state, a admission, provider, an
 	}
 	p.keyRec.record(p.rec, provider, model, a.name, u, usd, priced)
 	if priced && info != nil {
-		info.CostUSD = &usd
+		cost := usd // on the heap only when there is a cost to report
+		info.CostUSD = &cost
 	}
 	if a.pol == nil || u == nil {
 		return

@@ -76,6 +76,8 @@ type state struct {
 	aliases map[string][]string
 	keys    *keyTable
 	prices  *priceTable
+	// targetCache holds the targets of the models requested (aliases.go).
+	targetCache targetCache
 }
 
 // Option configures a Proxy beyond its Config.

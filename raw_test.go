@@ -176,3 +176,16 @@ func TestChatCompletionStreamRawFromDecodedChunks(t *testing.T) {
 		require.Equal(t, 5, s.Usage().TotalTokens, "the proxy learns the usage either way")
 	}
 }
+
+// TestReadChatRequestCopiesModel checks that the model ReadChatRequest
+// returns does not share the body's memory: ReadChatRequest parses the
+// body in place, and the caches keyed by model names (targets, prices,
+// metric labels) would otherwise keep whole bodies. (Modifying the body
+// breaks ReadChatRequest's contract; here it only shows the sharing.)
+func TestReadChatRequestCopiesModel(t *testing.T) {
+	body := []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+	req, err := ReadChatRequest(body)
+	require.NoError(t, err)
+	copy(body[len(`{"model":"`):], "XXXXXX")
+	require.Equal(t, "gpt-4o", req.Model)
+}

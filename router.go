@@ -60,7 +60,8 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 		return zero, nil, noCandidateError(st, model, endpoint)
 	}
 	st.budget.request(start)
-	order := st.plan(targets, start)
+	var buf [4]candidate // room for the usual plans
+	order := st.plan(buf[:0], targets, start)
 
 	attempt := 0
 	var lastErr *Error
@@ -89,7 +90,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 				// A provider the breaker refuses (its half-open trials
 				// are taken) goes to the end, unless it is a last
 				// resort or nothing else is left to try.
-				a, ok := u.begin(endpoint, c.lastResort || !more)
+				a, ok := u.begin(endpoint, c.model, c.lastResort || !more)
 				if !ok {
 					refused = true
 					if provErr != nil {
@@ -100,7 +101,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 				k := u.pick()
 				tries++
 				attempt++
-				actx, span := p.startAttempt(withUpstreamModel(ctx, c.model), u, endpoint, c.model, attempt, i > 0) // tracing.go
+				actx, span := p.startAttempt(withAttempt(ctx, a), u, endpoint, c.model, attempt, i > 0) // tracing.go
 				r, err := safeCall(actx, p, k, reqID, call)
 				if err != nil {
 					provErr = classify(ctx, u.cfg.Name, err)

@@ -63,22 +63,24 @@ func (u *upstream) HealthStatus() HealthStatus { return u.healthAt(u.now()).Stat
 type attempt struct {
 	u        *upstream
 	endpoint string
-	start    time.Time
-	latency  time.Duration
+	// model is the model id the attempt sends (see UpstreamModel).
+	model   string
+	start   time.Time
+	latency time.Duration
 	// done reports the outcome to the breaker; nil when the breaker did
 	// not admit the attempt (a last resort).
 	done func(error)
 }
 
-// begin starts an attempt on u if its breaker lets it through. With
-// bypass, an attempt the breaker refuses goes ahead anyway, unknown to the
-// breaker; without, ok is false and nothing was started.
-func (u *upstream) begin(endpoint string, bypass bool) (a *attempt, ok bool) {
+// begin starts an attempt on u that sends model if its breaker lets it
+// through. With bypass, an attempt the breaker refuses goes ahead anyway,
+// unknown to the breaker; without, ok is false and nothing was started.
+func (u *upstream) begin(endpoint, model string, bypass bool) (a *attempt, ok bool) {
 	done, ok := u.breaker.allow()
 	if !ok && !bypass {
 		return nil, false
 	}
-	return &attempt{u: u, endpoint: endpoint, start: u.now(), done: done}, true
+	return &attempt{u: u, endpoint: endpoint, model: model, start: u.now(), done: done}, true
 }
 
 // answered notes that the attempt got its answer: the whole answer, or a

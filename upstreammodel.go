@@ -15,11 +15,13 @@ import (
 // function sends SetBodyModel(body, UpstreamModel(ctx)). The request
 // types of this package are rewritten by the helpers below.
 
-type upstreamModelKey struct{}
+type attemptKey struct{}
 
-// withUpstreamModel returns ctx carrying the model id an attempt sends.
-func withUpstreamModel(ctx context.Context, model string) context.Context {
-	return context.WithValue(ctx, upstreamModelKey{}, model)
+// withAttempt returns ctx carrying the attempt, and so the model id it
+// sends. The attempt is there already: a value of its own (the model id)
+// would cost an allocation per attempt (BenchmarkServerChat).
+func withAttempt(ctx context.Context, a *attempt) context.Context {
+	return context.WithValue(ctx, attemptKey{}, a)
 }
 
 // UpstreamModel returns the model id the current attempt must send
@@ -29,8 +31,10 @@ func withUpstreamModel(ctx context.Context, model string) context.Context {
 // router sets it on every attempt, so that an attempt whose model is
 // the one the client named gets that name.
 func UpstreamModel(ctx context.Context) string {
-	m, _ := ctx.Value(upstreamModelKey{}).(string)
-	return m
+	if a, ok := ctx.Value(attemptKey{}).(*attempt); ok {
+		return a.model
+	}
+	return ""
 }
 
 // SetBodyModel returns the JSON object body with its top-level "model"

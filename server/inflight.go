@@ -121,7 +121,7 @@ func isShedPath(path string) bool {
 // headers.
 func (s *server) refuse(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("X-Request-ID", requestID(r))
+	h.Set(headerRequestID, requestID(r))
 	if origin := r.Header.Get("Origin"); origin != "" {
 		setCORS(h, origin, s.p.Config().CORSOrigins)
 	}

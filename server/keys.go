@@ -61,15 +61,15 @@ func setKeyLimitHeaders(h http.Header, ctx context.Context) {
 		return
 	}
 	if rq := l.Requests; rq.Limit > 0 {
-		if cur, err := strconv.ParseInt(h.Get("X-RateLimit-Remaining"), 10, 64); err != nil || rq.Remaining < cur {
-			h.Set("X-RateLimit-Limit", strconv.FormatInt(rq.Limit, 10))
-			h.Set("X-RateLimit-Remaining", strconv.FormatInt(rq.Remaining, 10))
-			h.Set("X-RateLimit-Reset", strconv.FormatInt(unixCeil(rq.Reset), 10))
+		if cur, err := strconv.ParseInt(h.Get(headerRateRemaining), 10, 64); err != nil || rq.Remaining < cur {
+			h.Set(headerRateLimit, strconv.FormatInt(rq.Limit, 10))
+			h.Set(headerRateRemaining, strconv.FormatInt(rq.Remaining, 10))
+			h.Set(headerRateReset, strconv.FormatInt(unixCeil(rq.Reset), 10))
 		}
 	}
 	if tk := l.Tokens; tk.Limit > 0 {
-		h.Set("X-RateLimit-Limit-Tokens", strconv.FormatInt(tk.Limit, 10))
-		h.Set("X-RateLimit-Remaining-Tokens", strconv.FormatInt(tk.Remaining, 10))
-		h.Set("X-RateLimit-Reset-Tokens", strconv.FormatInt(unixCeil(tk.Reset), 10))
+		h.Set(headerTokenLimit, strconv.FormatInt(tk.Limit, 10))
+		h.Set(headerTokenRemaining, strconv.FormatInt(tk.Remaining, 10))
+		h.Set(headerTokenReset, strconv.FormatInt(unixCeil(tk.Reset), 10))
 	}
 }

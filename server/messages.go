@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/llmproxy/llmproxy"
@@ -63,7 +62,7 @@ func (s *server) messages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.done(r, ans.ProxyInfo, ans.Usage)
-	writeAnswer(w, ans.Body, json.RawMessage(ans.Body), ans.ProxyInfo)
+	writeAnswer(w, ans.Body, nil, ans.ProxyInfo)
 }
 
 // countTokens serves POST /v1/messages/count_tokens: counted by an
@@ -87,7 +86,7 @@ func (s *server) countTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.done(r, ans.ProxyInfo, nil) // counting spends no tokens
-	writeAnswer(w, ans.Body, json.RawMessage(ans.Body), ans.ProxyInfo)
+	writeAnswer(w, ans.Body, nil, ans.ProxyInfo)
 }
 
 // messagesOverloaded is the answer to a request to the Messages front

@@ -57,7 +57,7 @@ const maxRequestIDLen = 128
 
 // requestID returns r's X-Request-ID when it is sane, or a new id.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-ID"); validRequestID(id) {
+	if id := r.Header.Get(headerRequestID); validRequestID(id) {
 		return id
 	}
 	return llmproxy.NewRequestID()
@@ -75,7 +75,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 		ri := &requestInfo{id: id}
 		ctx := context.WithValue(llmproxy.WithRequestID(r.Context(), id), infoKey{}, ri)
 		ctx, span := s.startSpan(ctx, r) // nil unless tracing (tracing.go)
-		w.Header().Set("X-Request-ID", id)
+		w.Header().Set(headerRequestID, id)
 		sw := &statusWriter{ResponseWriter: w, ri: ri}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		s.countRefused(r, ri, sw)
@@ -246,7 +246,7 @@ func (s *server) recover(next http.Handler) http.Handler {
 				panic(v)
 			}
 			info(r.Context()).errKind = llmproxy.KindInternal.String()
-			s.log.Error("panic in handler", "request_id", w.Header().Get("X-Request-ID"),
+			s.log.Error("panic in handler", "request_id", w.Header().Get(headerRequestID),
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			e := &llmproxy.Error{Kind: llmproxy.KindInternal, Message: "internal error"}
 			if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
@@ -326,7 +326,7 @@ func (s *server) auth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key := r.Header.Get(cfg.APIKeyHeader)
+		key := r.Header.Get(s.keyHeader.canonical(cfg.APIKeyHeader))
 		if key == "" && strings.HasPrefix(r.URL.Path, pathMessages) {
 			key = r.Header.Get("X-Api-Key") // as Anthropic's clients send it
 		}
@@ -400,6 +400,27 @@ func (c *keyIDCache) get(key string, configured int) string {
 		}
 	}
 	return id
+}
+
+// canonicalName holds a header name and its canonical form (see
+// http.CanonicalHeaderKey), converted once rather than by every
+// Header.Get: the configured api_key_header ("X-API-Key" by default) is
+// not canonical, and converting it costs an allocation per request
+// (BenchmarkServerChat). It is safe for concurrent use; the zero value is
+// ready.
+type canonicalName struct {
+	cur atomic.Pointer[[2]string] // name, canonical form
+}
+
+// canonical returns the canonical form of name, converting it only when it
+// differs from the last one (after a reload).
+func (c *canonicalName) canonical(name string) string {
+	if p := c.cur.Load(); p != nil && p[0] == name {
+		return p[1]
+	}
+	p := &[2]string{name, http.CanonicalHeaderKey(name)}
+	c.cur.Store(p)
+	return p[1]
 }
 
 // isMaxBytesError reports whether err comes from http.MaxBytesReader.

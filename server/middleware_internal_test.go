@@ -185,3 +185,19 @@ func TestNewRequestID(t *testing.T) {
 	}
 	assert.Len(t, seen, perG*gs)
 }
+
+// TestCanonicalName checks that the cached canonical form of the key
+// header follows the configured name when a reload changes it.
+func TestCanonicalName(t *testing.T) {
+	var c canonicalName
+	for _, tc := range []struct{ name, want string }{
+		{"X-API-Key", "X-Api-Key"},
+		{"X-API-Key", "X-Api-Key"},
+		{"x-custom-key", "X-Custom-Key"},
+		{"X-API-Key", "X-Api-Key"},
+	} {
+		if got := c.canonical(tc.name); got != tc.want {
+			t.Errorf("canonical(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

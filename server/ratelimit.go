@@ -107,9 +107,9 @@ func (s *server) rateLimit(endpoint string, next http.Handler) http.Handler {
 // setRateLimitHeaders sets X-RateLimit-Limit, -Remaining and -Reset (Unix
 // seconds) from res.
 func setRateLimitHeaders(h http.Header, res ratelimit.Result) {
-	h.Set("X-RateLimit-Limit", strconv.FormatUint(res.Limit, 10))
-	h.Set("X-RateLimit-Remaining", strconv.FormatUint(res.Remaining, 10))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(unixCeil(res.Reset), 10))
+	h.Set(headerRateLimit, strconv.FormatUint(res.Limit, 10))
+	h.Set(headerRateRemaining, strconv.FormatUint(res.Remaining, 10))
+	h.Set(headerRateReset, strconv.FormatInt(unixCeil(res.Reset), 10))
 }
 
 // Scopes of a limit, for messages and metrics.

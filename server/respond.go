@@ -25,10 +25,10 @@ func writeError(w http.ResponseWriter, err error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if e.Provider != "" {
-		h.Set("X-LLMProxy-Provider", e.Provider)
+		h.Set(headerProvider, e.Provider)
 	}
 	if e.Attempts > 0 {
-		h.Set("X-LLMProxy-Attempt", strconv.Itoa(e.Attempts))
+		h.Set(headerAttempt, strconv.Itoa(e.Attempts))
 	}
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
@@ -63,17 +63,19 @@ func clientMayRetry(e *llmproxy.Error) bool {
 // setProxyHeaders sets the headers that name the provider that answered
 // and the model it was sent.
 func setProxyHeaders(h http.Header, pi *llmproxy.ProxyInfo) {
-	h.Set("X-LLMProxy-Provider", pi.Provider)
-	h.Set("X-LLMProxy-Attempt", strconv.Itoa(pi.AttemptNumber))
+	h.Set(headerProvider, pi.Provider)
+	h.Set(headerAttempt, strconv.Itoa(pi.AttemptNumber))
 	if pi.Model != "" {
-		h.Set("X-LLMProxy-Model", pi.Model)
+		h.Set(headerModel, pi.Model)
 	}
 }
 
 // writeAnswer writes a successful JSON answer. When the provider kept the
 // upstream's exact bytes (raw), they are written as they are with
 // _proxy_info spliced in, so that every member the upstream sent reaches the
-// client without a decode/encode round trip; otherwise v is encoded.
+// client without a decode/encode round trip; otherwise v is encoded, or,
+// when v is nil, raw as a json.RawMessage (an answer that is not a JSON
+// object).
 func writeAnswer(w http.ResponseWriter, raw []byte, v any, pi *llmproxy.ProxyInfo) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -89,6 +91,9 @@ func writeAnswer(w http.ResponseWriter, raw []byte, v any, pi *llmproxy.ProxyInf
 			_, _ = w.Write(tail)
 			return
 		}
+	}
+	if v == nil && raw != nil {
+		v = json.RawMessage(raw)
 	}
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -130,6 +135,7 @@ func splitForProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) (head, tail []byte, o
 	if err != nil {
 		return nil, nil, false // a NaN response time, which a duration never is
 	}
+	tail = make([]byte, 0, len(`,"_proxy_info":}`)+len(info)) // one allocation
 	if more {
 		tail = append(tail, ',')
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -71,7 +70,7 @@ func (s *server) createResponseWith(w http.ResponseWriter, r *http.Request, fron
 	}
 	s.done(r, ans.ProxyInfo, ans.Usage)
 	setDroppedTools(w.Header(), ans.DroppedTools)
-	writeAnswer(w, ans.Body, json.RawMessage(ans.Body), ans.ProxyInfo)
+	writeAnswer(w, ans.Body, nil, ans.ProxyInfo)
 }
 
 func setDroppedTools(h http.Header, tools []string) {
@@ -95,7 +94,7 @@ func (s *server) responseByIDWith(w http.ResponseWriter, r *http.Request, front 
 			writeError(w, err)
 			return
 		}
-		writeAnswer(w, b, json.RawMessage(b), nil)
+		writeAnswer(w, b, nil, nil)
 	case http.MethodDelete:
 		if err := front.Delete(r.Context(), id); err != nil {
 			writeError(w, err)

@@ -132,6 +132,8 @@ type server struct {
 	keyIDs keyIDCache
 	// trusted caches the parsed trusted_proxies.
 	trusted trustedProxies
+	// keyHeader caches the canonical api_key_header.
+	keyHeader canonicalName
 	// draining is set by Drain (graceful shutdown): GET /health fails.
 	draining atomic.Bool
 }

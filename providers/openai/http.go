@@ -24,12 +24,8 @@ func (p *Provider) newRequest(ctx context.Context, method, path string, body []b
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case p.key == "":
-	case p.azure != nil && !p.azure.bearer:
-		req.Header.Set("api-key", p.key)
-	default:
-		req.Header.Set("Authorization", "Bearer "+p.key)
+	if p.authHeader != "" {
+		req.Header.Set(p.authHeader, p.authValue)
 	}
 	llmproxy.SetCustomHeaders(req, p.headers)
 	return req, nil

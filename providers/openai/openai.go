@@ -77,6 +77,12 @@ type Provider struct {
 	headers map[string]string
 	client  *http.Client
 
+	// authHeader and authValue are the header that carries the key and
+	// its value, made once rather than on every request:
+	// "Authorization: Bearer <key>", or Azure's "api-key: <key>"; none
+	// ("") when the key is empty.
+	authHeader, authValue string
+
 	// streamUsage reports whether streamed requests ask for
 	// stream_options.include_usage (the flavor's setting; for Azure, the
 	// API version's).
@@ -133,6 +139,13 @@ func New(cfg llmproxy.ProviderConfig, flavor string) (llmproxy.Provider, error) 
 	if f == azureFlavor {
 		p.azure = newAzureRoutes(cfg)
 		p.streamUsage = p.azure.streamUsage()
+	}
+	switch {
+	case p.key == "":
+	case p.azure != nil && !p.azure.bearer:
+		p.authHeader, p.authValue = "Api-Key", p.key // api-key
+	default:
+		p.authHeader, p.authValue = "Authorization", "Bearer "+p.key
 	}
 	cat := catalogProvider{p}
 	p.responses = speaksResponses(cfg, f, base)
