@@ -3,6 +3,7 @@ package llmproxy
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -216,4 +217,24 @@ func BenchmarkStatsRecord(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkMetricName builds the name of a series with the labels of a
+// request's counter.
+func BenchmarkMetricName(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = metricName("llmproxy_requests_total", "provider", "bench-upstream", "model", "gpt-4o-mini", "endpoint", "chat", "status", "200")
+	}
+}
+
+// TestMetricNameQuotesLabels checks that a label value is quoted as
+// strconv.Quote quotes it, whether it takes the plain path or not.
+func TestMetricNameQuotesLabels(t *testing.T) {
+	for _, v := range []string{"", "gpt-4o-mini", "bench-upstream", `a"b`, `a\b`, "a\nb", "modèle", "\x7f", "~ !#"} {
+		want := `m{l=` + strconv.Quote(v) + `}`
+		if got := metricName("m", "l", v); got != want {
+			t.Errorf("metricName(%q) = %s, want %s", v, got, want)
+		}
+	}
 }

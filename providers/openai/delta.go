@@ -6,14 +6,13 @@ import "bytes"
 // nothing the proxy reads once a stream has shown content: it has a choice,
 // every "finish_reason", "usage" and "error" member in it is null, and its
 // object, if named, is "chat.completion.chunk". It does not parse the
-// chunk: it visits each quote, and where one of those member names follows
-// (written without escapes: a name written with \u escapes could hide one,
-// so a chunk with an ASCII \u escape anywhere does not qualify) it looks at
-// the value after the colon. Inside a string a quote is escaped, so a name
-// in the text is not taken for a member. Wherever it is unsure (a name that
-// is a string value, a member with another value at any depth) it answers
-// false and the chunk is read in full by readChatChunk: false only costs
-// time.
+// chunk. It visits each colon: outside strings a colon follows a member's
+// quoted name, and where that name is one of those it looks at the value
+// after the colon. A colon inside a string has no quoted name before it,
+// since a string's own quotes are escaped. Names written with \u escapes
+// could hide a member, so a chunk with an ASCII \u escape anywhere does not
+// qualify. Wherever it is unsure it answers false, and the chunk is read in
+// full by readChatChunk: false only costs time.
 //
 // Most chunks of a stream are such deltas, and reading each with gjson was
 // the largest cost the proxy added to a stream: see BenchmarkReadChatChunk,
@@ -23,61 +22,58 @@ func plainDelta(data []byte) bool {
 		return false
 	}
 	choices := false
-	for rest := data; ; {
-		i := bytes.IndexByte(rest, '"')
-		if i < 0 {
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(data[i:], ':')
+		if j < 0 {
 			return choices
 		}
-		rest = rest[i+1:]
-		var name string
-		var valid func(value []byte) bool
-		switch rest[0] { // a quote ends no valid chunk
-		case 'c':
-			name, valid = `choices"`, holdsObject
-		case 'f':
-			name, valid = `finish_reason"`, startsNull
-		case 'u':
-			name, valid = `usage"`, startsNull
-		case 'e':
-			name, valid = `error"`, startsNull
-		case 'o':
-			name, valid = `object"`, isChunkObject
-		default:
-			continue
+		i += j
+		value := trimSpace(data[i+1:])
+		switch string(memberName(data[:i])) {
+		case "choices":
+			if !holdsObject(value) {
+				return false // no choices: the chunk belongs to the end of the stream
+			}
+			choices = true
+		case "finish_reason", "usage", "error":
+			if !bytes.HasPrefix(value, []byte("null")) {
+				return false
+			}
+		case "object":
+			if !bytes.HasPrefix(value, []byte(`"`+chunkObject+`"`)) {
+				return false
+			}
 		}
-		after, ok := bytes.CutPrefix(rest, []byte(name))
-		if !ok {
-			continue
-		}
-		v, ok := memberValue(after)
-		if !ok || !valid(v) {
-			return false
-		}
-		choices = choices || name[0] == 'c'
-		rest = v
 	}
 }
 
-// memberValue returns what follows a member name in b: the bytes after the
-// colon and the white space around it. It reports false when no colon
-// follows, that is, when the name was a string value.
-func memberValue(b []byte) ([]byte, bool) {
-	b = bytes.TrimLeft(b, space)
-	if len(b) == 0 || b[0] != ':' {
-		return nil, false
+// memberName returns the quoted name that b, the bytes before a colon,
+// ends with (white space aside), or nil when b does not end with a quote:
+// the colon is then inside a string.
+func memberName(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
 	}
-	return bytes.TrimLeft(b[1:], space), true
+	if len(b) == 0 || b[len(b)-1] != '"' {
+		return nil
+	}
+	b = b[:len(b)-1]
+	return b[bytes.LastIndexByte(b, '"')+1:]
 }
-
-// space is JSON's white space.
-const space = " \t\r\n"
-
-func startsNull(v []byte) bool    { return bytes.HasPrefix(v, []byte("null")) }
-func isChunkObject(v []byte) bool { return bytes.HasPrefix(v, []byte(`"`+chunkObject+`"`)) }
 
 // holdsObject reports whether v starts an array whose first element is an
 // object: a chunk with a choice.
 func holdsObject(v []byte) bool {
 	v, ok := bytes.CutPrefix(v, []byte("["))
-	return ok && bytes.HasPrefix(bytes.TrimLeft(v, space), []byte("{"))
+	return ok && bytes.HasPrefix(trimSpace(v), []byte("{"))
 }
+
+// trimSpace returns b without the JSON white space it starts with.
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	return b
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

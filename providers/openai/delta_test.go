@@ -18,6 +18,8 @@ func TestPlainDelta(t *testing.T) {
 		"no object member":           `{"choices":[{"delta":{"content":"x"}}]}`,
 		"member names in the text":   `{"choices":[{"delta":{"content":"\"finish_reason\":\"stop\", \"usage\":{}"},"finish_reason":null}]}`,
 		"non-ASCII \\u escape (CJK)": `{"choices":[{"delta":{"content":"\u4f60\u597d"},"finish_reason":null}]}`,
+		"a name as a value":          `{"choices":[{"delta":{"content":"usage"},"finish_reason":null}]}`,
+		"colons in the text":         `{"choices":[{"delta":{"content":"usage: 3, \"error\" : \"x\", Bonjour : a"},"finish_reason":null}]}`,
 	}
 	for name, data := range plain {
 		assert.True(t, plainDelta([]byte(data)), "%s: %s", name, data)
@@ -35,7 +37,7 @@ func TestPlainDelta(t *testing.T) {
 		"choices null":           `{"object":"chat.completion.chunk","choices":null}`,
 		"second choice finishes": `{"choices":[{"delta":{"content":"a"},"finish_reason":null},{"delta":{},"finish_reason":"stop"}]}`,
 		"escaped member name":    `{"choices":[{"delta":{"content":"a"},"finish_reason":null}],"us\u0061ge":{"total_tokens":3}}`,
-		"name as a value":        `{"choices":[{"delta":{"content":"usage"},"finish_reason":null}]}`,
+		"spaced usage":           `{"choices":[{"delta":{"content":"a"},"finish_reason":null}],"usage" : {"total_tokens":3}}`,
 		"nested finish":          `{"choices":[{"delta":{"content":"a","extra":{"finish_reason":"stop"}},"finish_reason":null}]}`,
 	}
 	for name, data := range read {
