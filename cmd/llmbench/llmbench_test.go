@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmproxy/llmproxy"
+	_ "github.com/llmproxy/llmproxy/providers/all"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -468,4 +470,26 @@ func TestOverloadCapacityUnlimited(t *testing.T) {
 	assert.Greater(t, rps, 0.0)
 	assert.Equal(t, "0", capacity[4], "capacity errors (503s from a max_inflight below -c)")
 	assert.NotContains(t, out.String(), "First error (capacity)")
+}
+
+// TestUpstreamModelList checks that the upstream answers the model lists
+// both benchmarked providers read (their health checks): a run longer than
+// the health-check interval must not find the upstream unhealthy.
+func TestUpstreamModelList(t *testing.T) {
+	srv := httptest.NewServer(newUpstream(2, 0))
+	defer srv.Close()
+	p, err := llmproxy.New(llmproxy.Config{Providers: []llmproxy.ProviderConfig{
+		{Name: "oa", Type: "openai", BaseURL: srv.URL + "/v1", APIKey: "k"},
+		{Name: "an", Type: "anthropic", BaseURL: srv.URL, APIKey: "k"},
+	}})
+	require.NoError(t, err)
+	defer p.Close()
+	list, err := p.Models(t.Context())
+	require.NoError(t, err)
+	var ids []string
+	for _, m := range list.Data {
+		ids = append(ids, m.ID)
+	}
+	assert.Contains(t, ids, benchModel)
+	assert.Contains(t, ids, benchClaudeModel)
 }

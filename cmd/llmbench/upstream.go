@@ -188,9 +188,25 @@ type chatRequest struct {
 	} `json:"stream_options"`
 }
 
+// modelsPath and modelsList are the model list the upstream serves, in
+// OpenAI's format, which Anthropic's list shares (a "data" array of
+// objects with an "id").
+const (
+	modelsPath = "/v1/models"
+	modelsList = `{"object":"list","data":[{"id":"` + benchModel + `","object":"model","created":1700000000,"owned_by":"llmbench"},` +
+		`{"id":"` + benchClaudeModel + `","type":"model","object":"model","created":1700000000,"owned_by":"llmbench"}],"has_more":false}`
+)
+
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && r.URL.Path == protocolsPath {
 		u.protos.serve(w)
+		return
+	}
+	if r.Method == http.MethodGet && r.URL.Path == modelsPath {
+		// The proxies' health checks: a run longer than their interval
+		// must not find the upstream unhealthy.
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, modelsList)
 		return
 	}
 	u.protos.count(r)
