@@ -171,6 +171,7 @@ type nativeStream struct {
 	chunk   llmproxy.RawChunk
 	input   *llmproxy.Usage // the counts of message_start
 	stopped bool            // message_stop was seen
+	shown   bool            // an event with content was returned: the stream is committed
 }
 
 // NotifyWait makes the reader call f each time it is about to wait for
@@ -197,6 +198,13 @@ func (s *nativeStream) Next() (*llmproxy.RawChunk, error) {
 		if len(data) == 0 {
 			continue // a comment or an empty event
 		}
+		if s.shown && ev.Name == "content_block_delta" {
+			// Past the commit point the router no longer asks whether an
+			// event has content, and a delta carries no usage, end or
+			// error: it passes on unread, as most events of a stream do.
+			s.chunk = llmproxy.RawChunk{Event: ev.Name, Data: data, Content: true}
+			return &s.chunk, nil
+		}
 		root, ok := validObject(data)
 		if !ok {
 			return nil, s.fail("the upstream sent an event that is not a JSON object", nil)
@@ -210,6 +218,7 @@ func (s *nativeStream) Next() (*llmproxy.RawChunk, error) {
 		}
 		s.chunk = llmproxy.RawChunk{Event: name, Data: data}
 		s.read(name, root)
+		s.shown = s.shown || s.chunk.Content
 		return &s.chunk, nil
 	}
 }

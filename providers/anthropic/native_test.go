@@ -175,6 +175,33 @@ func TestMessagesStreamRaw(t *testing.T) {
 		assert.Equal(t, llmproxy.KindUnavailable, asError(t, err).Kind)
 	})
 
+	t.Run("deltas past the first content pass unread", func(t *testing.T) {
+		const start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n" +
+			"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+		const odd = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"\n\n"
+		const hi = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n"
+		const end = "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n" +
+			"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n" +
+			"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+
+		// Before the commit every event is read: a delta that is not
+		// JSON fails the stream, so that the attempt fails over.
+		r, err := open(t, start+odd+hi+end)
+		require.NoError(t, err)
+		_, _, _, err = readNative(t, r)
+		assert.Equal(t, llmproxy.KindUnavailable, asError(t, err).Kind)
+
+		// After it, deltas are passed on as they came, unread; the end
+		// of the stream is still read for its usage.
+		r, err = open(t, start+hi+odd+end)
+		require.NoError(t, err)
+		evs, marks, u, err := readNative(t, r)
+		require.NoError(t, err)
+		assert.Contains(t, evs, `content_block_delta {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"`)
+		assert.Equal(t, []string{"C:content_block_delta", "C:content_block_delta", "C:message_delta", "F:message_delta", "F:message_stop"}, marks)
+		assert.Equal(t, &llmproxy.Usage{PromptTokens: 5, CompletionTokens: 3, TotalTokens: 8}, u)
+	})
+
 	t.Run("the request is canceled with its context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
