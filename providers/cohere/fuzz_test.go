@@ -48,7 +48,8 @@ func FuzzStreamTranslator(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := &Provider{up: llmproxy.HTTPUpstream{Name: "fuzz"}, key: "k-fuzz"}
-		s := newChatStream(context.Background(), p, io.NopCloser(bytes.NewReader(data)), "m", 1)
+		tr := newStreamTranslator(newID(), "m", 1)
+		s := p.chatStream(context.Background(), io.NopCloser(bytes.NewReader(data)), tr)
 		id, n := "", 0
 		for {
 			c, err := s.Next()
@@ -81,8 +82,8 @@ func FuzzStreamTranslator(f *testing.F) {
 				t.Fatalf("negative usage %+v", c.Usage)
 			}
 		}
-		if len(s.tr.tools) > maxStreamToolCalls {
-			t.Fatalf("%d tool calls kept", len(s.tr.tools))
+		if len(tr.tools) > maxStreamToolCalls {
+			t.Fatalf("%d tool calls kept", len(tr.tools))
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

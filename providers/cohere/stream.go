@@ -50,92 +50,34 @@ func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatR
 	return newChatStream(ctx, p, resp.Body, req.Model, time.Now().Unix()), nil
 }
 
-// chatStream reads Cohere's event stream from body and hands out OpenAI
-// chunks. It is used by one goroutine at a time, as llmproxy.ChunkReader
-// requires.
-type chatStream struct {
-	ctx    context.Context
-	p      *Provider
-	body   io.ReadCloser
-	events *sse.Reader
-	tr     *streamTranslator
-	queue  []*llmproxy.ChatChunk // chunks translated but not yet handed out
-	end    error                 // io.EOF or the error that ended the stream
-}
-
 // newChatStream returns a reader of the event stream in body for a
-// request of model, whose chunks carry created.
-func newChatStream(ctx context.Context, p *Provider, body io.ReadCloser, model string, created int64) *chatStream {
-	return &chatStream{ctx: ctx, p: p, body: body, events: sse.NewReader(body, maxStreamLine),
-		tr: newStreamTranslator(newID(), model, created)}
+// request of model, whose chunks carry created. The stream ends cleanly
+// (io.EOF) after Cohere's message-end event, once its finish chunk and
+// usage chunk were handed out; whatever follows it (a [DONE], the end of
+// the body) is not read. The end of the body, or a [DONE], before
+// message-end is a cut stream (KindUnavailable); an error event is
+// Cohere's error; a generation that ended in ERROR or TIMEOUT is an error
+// (see generationError).
+func newChatStream(ctx context.Context, p *Provider, body io.ReadCloser, model string, created int64) *llmproxy.TranslatedStream {
+	return p.chatStream(ctx, body, newStreamTranslator(newID(), model, created))
 }
 
-// Next returns the next chunk. The stream ends cleanly (io.EOF) after
-// Cohere's message-end event, once its finish chunk and usage chunk were
-// handed out; whatever follows it (a [DONE], the end of the body) is not
-// read. The end of the body, or a [DONE], before message-end is a cut
-// stream (KindUnavailable); an error event is Cohere's error; a generation
-// that ended in ERROR or TIMEOUT is an error (see generationError).
-func (s *chatStream) Next() (*llmproxy.ChatChunk, error) {
-	for {
-		if len(s.queue) > 0 {
-			c := s.queue[0]
-			s.queue[0] = nil
-			s.queue = s.queue[1:]
-			return c, nil
+// chatStream returns the reader of the event stream in body through tr.
+func (p *Provider) chatStream(ctx context.Context, body io.ReadCloser, tr *streamTranslator) *llmproxy.TranslatedStream {
+	return llmproxy.NewTranslatedStream(ctx, p.up.Name, body, maxStreamLine, func(name string, data []byte) ([]*llmproxy.ChatChunk, bool, error) {
+		chunks, done, err := tr.event(name, data)
+		var upstream *eventError
+		switch {
+		case errors.As(err, &upstream):
+			return chunks, false, p.statusError(http.StatusBadGateway, nil, upstream.body)
+		case err != nil:
+			if _, ok := errors.AsType[*llmproxy.Error](err); ok {
+				return chunks, false, p.withProvider(err)
+			}
+			return chunks, false, p.up.InvalidAnswer(err)
 		}
-		if s.end != nil {
-			return nil, s.end
-		}
-		s.end = s.read()
-	}
-}
-
-// read reads one event and queues its chunks. It returns the error that
-// ends the stream, io.EOF at its clean end, and nil to read on.
-func (s *chatStream) read() error {
-	ev, err := s.events.Next()
-	switch {
-	case err == io.EOF:
-		return s.cut()
-	case err != nil:
-		return llmproxy.StreamReadError(s.ctx, s.p.up.Name, err)
-	}
-	data := bytes.TrimSpace(ev.Data)
-	if len(data) == 0 {
-		return nil
-	}
-	if sse.Done(data) {
-		return s.cut()
-	}
-	chunks, done, err := s.tr.event(ev.Name, data)
-	s.queue = append(s.queue, chunks...)
-	var upstream *eventError
-	switch {
-	case errors.As(err, &upstream):
-		return s.p.statusError(http.StatusBadGateway, nil, upstream.body)
-	case err != nil:
-		if _, ok := errors.AsType[*llmproxy.Error](err); ok {
-			return s.p.withProvider(err)
-		}
-		return s.p.up.InvalidAnswer(err)
-	case done:
-		return io.EOF
-	}
-	return nil
-}
-
-// cut is the error of a stream that ended before message-end.
-func (s *chatStream) cut() error {
-	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.up.Name,
-		Message: "the upstream stream ended before it was complete", Err: io.ErrUnexpectedEOF}
-}
-
-// Close ends the upstream request and releases its connection.
-func (s *chatStream) Close() error {
-	err := s.body.Close()
-	s.events.Release()
-	return err
+		return chunks, done, nil
+	})
 }
 
 // newID returns a chunk id for a stream whose upstream named none.

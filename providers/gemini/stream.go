@@ -1,7 +1,6 @@
 package gemini
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,87 +40,25 @@ func (p *Provider) ChatCompletionStream(ctx context.Context, req *llmproxy.ChatR
 	return newChatStream(ctx, p, resp.Body, req.Model, choices(req), time.Now().Unix()), nil
 }
 
-// chatStream reads Gemini's event stream from body and hands out OpenAI
-// chunks. It is used by one goroutine at a time, as llmproxy.ChunkReader
-// requires.
-type chatStream struct {
-	ctx    context.Context
-	p      *Provider
-	body   io.ReadCloser
-	events *sse.Reader
-	tr     *streamTranslator
-	queue  []*llmproxy.ChatChunk // chunks translated but not yet handed out
-	end    error                 // io.EOF or the error that ended the stream
-}
-
 // newChatStream returns a reader of the event stream in body for a request
-// of model asking for n choices, whose chunks carry created.
-func newChatStream(ctx context.Context, p *Provider, body io.ReadCloser, model string, n int, created int64) *chatStream {
-	return &chatStream{ctx: ctx, p: p, body: body, events: sse.NewReader(body, maxStreamLine),
-		tr: newStreamTranslator(newID(), model, n, created)}
-}
-
-// Next returns the next chunk. The stream ends cleanly (io.EOF) once every
-// candidate finished and the finish and usage chunks were handed out;
-// whatever follows is not read. The end of the body before that is a cut
-// stream (KindUnavailable); an error object is Gemini's error.
-func (s *chatStream) Next() (*llmproxy.ChatChunk, error) {
-	for {
-		if len(s.queue) > 0 {
-			c := s.queue[0]
-			s.queue[0] = nil
-			s.queue = s.queue[1:]
-			return c, nil
+// of model asking for n choices, whose chunks carry created. The stream
+// ends cleanly (io.EOF) once every candidate finished and the finish and
+// usage chunks were handed out; whatever follows is not read. The end of
+// the body before that is a cut stream (KindUnavailable); an error object
+// is Gemini's error.
+func newChatStream(ctx context.Context, p *Provider, body io.ReadCloser, model string, n int, created int64) *llmproxy.TranslatedStream {
+	tr := newStreamTranslator(newID(), model, n, created)
+	return llmproxy.NewTranslatedStream(ctx, p.up.Name, body, maxStreamLine, func(_ string, data []byte) ([]*llmproxy.ChatChunk, bool, error) {
+		chunks, done, err := tr.event(data)
+		var upstream *eventError
+		switch {
+		case errors.As(err, &upstream):
+			return chunks, false, p.streamError(upstream.err)
+		case err != nil:
+			return chunks, false, p.up.InvalidAnswer(err)
 		}
-		if s.end != nil {
-			return nil, s.end
-		}
-		s.end = s.read()
-	}
-}
-
-// read reads one event and queues its chunks. It returns the error that
-// ends the stream, io.EOF at its clean end, and nil to read on.
-func (s *chatStream) read() error {
-	ev, err := s.events.Next()
-	switch {
-	case err == io.EOF:
-		return s.cut()
-	case err != nil:
-		return llmproxy.StreamReadError(s.ctx, s.p.up.Name, err)
-	}
-	data := bytes.TrimSpace(ev.Data)
-	if len(data) == 0 {
-		return nil
-	}
-	if sse.Done(data) {
-		return s.cut()
-	}
-	chunks, done, err := s.tr.event(data)
-	s.queue = append(s.queue, chunks...)
-	var upstream *eventError
-	switch {
-	case errors.As(err, &upstream):
-		return s.p.streamError(upstream.err)
-	case err != nil:
-		return s.p.up.InvalidAnswer(err)
-	case done:
-		return io.EOF
-	}
-	return nil
-}
-
-// cut is the error of a stream that ended before every candidate finished.
-func (s *chatStream) cut() error {
-	return &llmproxy.Error{Kind: llmproxy.KindUnavailable, Provider: s.p.up.Name,
-		Message: "the upstream stream ended before it was complete", Err: io.ErrUnexpectedEOF}
-}
-
-// Close ends the upstream request and releases its connection.
-func (s *chatStream) Close() error {
-	err := s.body.Close()
-	s.events.Release()
-	return err
+		return chunks, done, nil
+	})
 }
 
 // eventError is an error object of the stream.
