@@ -42,7 +42,7 @@ func (st *state) targets(model string, accept func(*upstream) bool) []target {
 		return ts.([]target)
 	}
 	ts := st.findTargets(model, nil)
-	if len(model) <= maxTargetCacheName && st.targetCache.n.Load() < maxTargetCache {
+	if len(model) <= maxCachedModelName && st.targetCache.n.Load() < maxTargetCache {
 		if _, loaded := st.targetCache.m.LoadOrStore(strings.Clone(model), ts); !loaded {
 			st.targetCache.n.Add(1)
 		}
@@ -50,14 +50,17 @@ func (st *state) targets(model string, accept func(*upstream) bool) []target {
 	return ts
 }
 
-// maxTargetCache bounds the models a targetCache holds, and
-// maxTargetCacheName the length of their names. Model names come from
-// clients, so that they must not grow it without limit; the targets of
-// the other models are found on every request.
-const (
-	maxTargetCache     = 1000
-	maxTargetCacheName = 256
-)
+// maxTargetCache bounds the models a targetCache holds. Model names come
+// from clients, so that they must not grow it without limit; the targets
+// of the other models are found on every request.
+const maxTargetCache = 1000
+
+// maxCachedModelName is the longest model name, in bytes, that the
+// proxy's caches keep: the targets cache, the price cache and the model
+// labels of the metrics. Model names come from clients, and a count bound
+// alone would still let a few long names hold much memory; a longer name
+// is looked up each time (and counted under the model label "other").
+const maxCachedModelName = 256
 
 // targetCache holds the targets (see state.targets) of the models a
 // state was asked for, so that a request neither matches its model against

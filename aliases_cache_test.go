@@ -12,7 +12,7 @@ import (
 
 // TestTargetCache checks that a state answers the targets of a model from
 // its cache as it finds them, and that clients cannot grow the cache past
-// its bounds: maxTargetCache models, names of at most maxTargetCacheName
+// its bounds: maxTargetCache models, names of at most maxCachedModelName
 // bytes.
 func TestTargetCache(t *testing.T) {
 	all, _ := newFake(t, "all")
@@ -35,7 +35,7 @@ func TestTargetCache(t *testing.T) {
 	require.Len(t, ups, 2)
 	assert.Equal(t, "gpt", ups[0].cfg.Name, "priority order")
 
-	long := strings.Repeat("x", maxTargetCacheName+1)
+	long := strings.Repeat("x", maxCachedModelName+1)
 	assert.Len(t, st.targets(long, nil), 1)
 	_, ok := st.targetCache.m.Load(long)
 	assert.False(t, ok, "a long name is not kept")

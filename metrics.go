@@ -114,8 +114,12 @@ func (r *recorder) histogram(name string, labels ...string) *metrics.PrometheusH
 }
 
 // model returns the label value for model: the model itself while fewer
-// than maxModelLabels distinct models were seen, else "other".
+// than maxModelLabels distinct models were seen, else "other", as for a
+// name longer than maxCachedModelName.
 func (r *recorder) model(model string) string {
+	if len(model) > maxCachedModelName {
+		return "other"
+	}
 	if _, ok := r.models.Load(model); ok {
 		return model
 	}

@@ -83,6 +83,21 @@ func TestMetricsModelLabelCap(t *testing.T) {
 	assert.NotContains(t, text, fmt.Sprintf(`model="glob-%03d"`, maxModelLabels))
 }
 
+// TestMetricsLongModelName checks that a model name longer than
+// maxCachedModelName is counted under model="other" and held nowhere.
+func TestMetricsLongModelName(t *testing.T) {
+	pc, _ := newFake(t, "globber")
+	pc.Models = []string{"glob-*"}
+	p := newFakeProxy(t, 0, pc)
+	long := "glob-" + strings.Repeat("x", maxCachedModelName)
+	_, err := p.ChatCompletion(t.Context(), fakeChatReq(long))
+	require.NoError(t, err)
+	text := promText(p)
+	assert.Contains(t, text, `llmproxy_requests_total{endpoint="chat",provider="globber",model="other",outcome="ok",status="200"} 1`)
+	assert.NotContains(t, text, long)
+	assert.Zero(t, p.rec.nmodel.Load(), "no label remembered")
+}
+
 func TestLatencyRing(t *testing.T) {
 	var r latencyRing
 	assert.Equal(t, LatencyStats{}, r.stats(), "no samples")

@@ -203,7 +203,7 @@ func (t *priceTable) lookup(typ, model string) (ModelPrice, bool) {
 		return h.price, h.ok
 	}
 	pr, ok := t.find(typ, model)
-	if t.cached.Load() < maxPriceCache {
+	if len(model) <= maxCachedModelName && t.cached.Load() < maxPriceCache {
 		if _, loaded := t.cache.LoadOrStore(k, priceHit{pr, ok}); !loaded {
 			t.cached.Add(1)
 		}

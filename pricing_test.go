@@ -2,6 +2,7 @@ package llmproxy
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,6 +114,12 @@ func TestPriceLookup(t *testing.T) {
 			assert.InDelta(t, tc.want, pr.Input, 1e-12, "%s %s", tc.typ, tc.model)
 		}
 	}
+	// A name longer than maxCachedModelName is priced, not remembered.
+	before := tab.cached.Load()
+	pr, ok := tab.lookup("openai", "gpt-4o-"+strings.Repeat("x", maxCachedModelName))
+	assert.True(t, ok)
+	assert.InDelta(t, 2.50, pr.Input, 1e-12)
+	assert.Equal(t, before, tab.cached.Load(), "a long name is not cached")
 	for typ, m := range defaultPrices {
 		for pat, pr := range m {
 			assert.GreaterOrEqual(t, pr.Input, 0.0, "%s %s", typ, pat)
