@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"sync"
 
 	"github.com/llmproxy/llmproxy"
 	"github.com/llmproxy/llmproxy/sse"
@@ -33,6 +34,7 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 	setProxyHeaders(h, pi)
 	w.WriteHeader(http.StatusOK)
 	fw := newFrameWriter(w, st.OnWait)
+	defer fw.release()
 
 	// Raw chunks are valid until the next one is read (see
 	// llmproxy.RawChatStreamer): what is kept across chunks is copied.
@@ -90,17 +92,36 @@ type frameWriter struct {
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	buf    []byte
-	err    error // the first write error: the client went away
-	atWait bool  // the stream tells when it waits
+	pooled *[]byte // where buf came from, in frameBuffers
+	err    error   // the first write error: the client went away
+	atWait bool    // the stream tells when it waits
 }
 
 // newFrameWriter returns a frameWriter to w for a stream whose OnWait
 // method is onWait.
 func newFrameWriter(w http.ResponseWriter, onWait func(func()) bool) *frameWriter {
-	fw := &frameWriter{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 4096)}
+	fw := &frameWriter{w: w, rc: http.NewResponseController(w), pooled: frameBuffers.Get().(*[]byte)}
+	fw.buf = (*fw.pooled)[:0]
 	fw.atWait = onWait(fw.flush)
 	return fw
 }
+
+// release gives buf back to frameBuffers; fw must not be used after. The
+// stream must not call its OnWait function any more.
+func (fw *frameWriter) release() {
+	if cap(fw.buf) <= maxGathered+64<<10 { // not one grown by a huge frame
+		*fw.pooled = fw.buf[:0]
+		frameBuffers.Put(fw.pooled)
+	}
+	fw.buf, fw.pooled = nil, nil
+}
+
+// frameBuffers holds the frame buffers of finished streams, so that a
+// stream does not allocate 4 KiB for its frames (BenchmarkServerStream).
+var frameBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4096)
+	return &b
+}}
 
 // chunkDone is called once a chunk's frames are in buf. It writes them
 // unless they can wait for the stream's next wait (and buf is not full),
@@ -190,6 +211,7 @@ func writeEvents(w http.ResponseWriter, st *llmproxy.Stream[*llmproxy.RawChunk])
 	setProxyHeaders(h, st.ProxyInfo())
 	w.WriteHeader(http.StatusOK)
 	fw := newFrameWriter(w, st.OnWait)
+	defer fw.release()
 	for st.Next() {
 		c := st.Current()
 		payload, err := chunkBytes(c)
