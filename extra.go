@@ -154,3 +154,29 @@ func marshalWithExtra(v any, extra Extra) ([]byte, error) {
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
 }
+
+// Present returns the member key unless it is absent or null, without the
+// white space around it. Translating adapters use it to read the members
+// of a request they map but the proxy does not model.
+func (x Extra) Present(key string) (json.RawMessage, bool) {
+	v := bytes.TrimSpace(x[key])
+	if len(v) == 0 || string(v) == "null" {
+		return nil, false
+	}
+	return v, true
+}
+
+// Number returns the member key as a number, nil when it is absent or
+// null, and an invalid-request error naming the member when it is not a
+// number.
+func (x Extra) Number(key string) (*float64, error) {
+	v, ok := x.Present(key)
+	if !ok {
+		return nil, nil
+	}
+	var f float64
+	if err := json.Unmarshal(v, &f); err != nil {
+		return nil, &Error{Kind: KindInvalidRequest, Param: key, Message: key + " must be a number"}
+	}
+	return &f, nil
+}

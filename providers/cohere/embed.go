@@ -110,15 +110,15 @@ func toEmbedRequests(req *llmproxy.EmbeddingRequest, inputType string) ([]embedR
 	case len(texts) > maxTexts:
 		return nil, invalidParam("input", "input may hold at most %d texts, got %d", maxTexts, len(texts))
 	}
-	if raw, ok := present(req.Extra, "input_type"); ok {
+	if raw, ok := req.Extra.Present("input_type"); ok {
 		if json.Unmarshal(raw, &inputType) != nil || inputType == "" {
 			return nil, invalidParam("input_type", "input_type must be a non-empty string")
 		}
 	}
 	tmpl := embedRequest{Model: req.Model, InputType: inputType, EmbeddingTypes: []string{"float"},
 		OutputDimension: req.Dimensions}
-	tmpl.Truncate, _ = present(req.Extra, "truncate")
-	tmpl.Priority, _ = present(req.Extra, "priority")
+	tmpl.Truncate, _ = req.Extra.Present("truncate")
+	tmpl.Priority, _ = req.Extra.Present("priority")
 	var out []embedRequest
 	for len(texts) > 0 {
 		n := min(len(texts), maxTextsPerCall)

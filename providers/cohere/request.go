@@ -143,26 +143,26 @@ func toChatRequest(req *llmproxy.ChatRequest, stream bool) (*chatRequest, error)
 // tools.
 func setExtras(out *chatRequest, x llmproxy.Extra) error {
 	var err error
-	if out.FrequencyPenalty, err = extraNumber(x, "frequency_penalty"); err != nil {
+	if out.FrequencyPenalty, err = x.Number("frequency_penalty"); err != nil {
 		return err
 	}
-	if out.PresencePenalty, err = extraNumber(x, "presence_penalty"); err != nil {
+	if out.PresencePenalty, err = x.Number("presence_penalty"); err != nil {
 		return err
 	}
-	if seed, ok := present(x, "seed"); ok {
+	if seed, ok := x.Present("seed"); ok {
 		var n json.Number
 		if json.Unmarshal(seed, &n) != nil || bytes.ContainsAny(seed, ".eE") {
 			return invalidParam("seed", "seed must be an integer")
 		}
 		out.Seed = seed
 	}
-	if lp, ok := present(x, "logprobs"); ok && !bytes.Equal(bytes.TrimSpace(lp), []byte("false")) {
+	if lp, ok := x.Present("logprobs"); ok && !bytes.Equal(bytes.TrimSpace(lp), []byte("false")) {
 		return invalidParam("logprobs", "logprobs are not supported by the Cohere adapter")
 	}
-	if tl, ok := present(x, "top_logprobs"); ok && !bytes.Equal(bytes.TrimSpace(tl), []byte("0")) {
+	if tl, ok := x.Present("top_logprobs"); ok && !bytes.Equal(bytes.TrimSpace(tl), []byte("0")) {
 		return invalidParam("top_logprobs", "top_logprobs are not supported by the Cohere adapter")
 	}
-	if rf, ok := present(x, "response_format"); ok {
+	if rf, ok := x.Present("response_format"); ok {
 		if out.ResponseFormat, err = toResponseFormat(rf); err != nil {
 			return err
 		}
@@ -172,34 +172,11 @@ func setExtras(out *chatRequest, x llmproxy.Extra) error {
 		"citation_options": &out.CitationOptions, "thinking": &out.Thinking,
 		"priority": &out.Priority, "strict_tools": &out.StrictTools,
 	} {
-		if v, ok := present(x, k); ok {
+		if v, ok := x.Present(k); ok {
 			*dst = v
 		}
 	}
 	return nil
-}
-
-// present returns the Extra member key unless it is absent or null.
-func present(x llmproxy.Extra, key string) (json.RawMessage, bool) {
-	v, ok := x[key]
-	v = bytes.TrimSpace(v)
-	if !ok || len(v) == 0 || string(v) == "null" {
-		return nil, false
-	}
-	return v, true
-}
-
-// extraNumber returns the Extra member key as a number, nil when absent.
-func extraNumber(x llmproxy.Extra, key string) (*float64, error) {
-	v, ok := present(x, key)
-	if !ok {
-		return nil, nil
-	}
-	var f float64
-	if err := json.Unmarshal(v, &f); err != nil {
-		return nil, invalidParam(key, "%s must be a number", key)
-	}
-	return &f, nil
 }
 
 // toResponseFormat translates OpenAI's response_format. "text" is Cohere's
@@ -447,7 +424,7 @@ func assistantMessage(m *llmproxy.Message, param func(string) string) (message, 
 			Function: toolFunction{Name: tc.Function.Name, Arguments: args}})
 	}
 	if len(out.ToolCalls) > 0 {
-		if rc, ok := present(m.Extra, "reasoning_content"); ok {
+		if rc, ok := m.Extra.Present("reasoning_content"); ok {
 			var plan string
 			if json.Unmarshal(rc, &plan) == nil {
 				out.ToolPlan = plan

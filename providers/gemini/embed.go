@@ -139,7 +139,7 @@ func toEmbedRequest(req *llmproxy.EmbeddingRequest) ([]string, embedRequest, err
 		}
 		tmpl.TaskType = v
 	}
-	if v, ok := present(req.Extra, "title"); ok {
+	if v, ok := req.Extra.Present("title"); ok {
 		if v[0] != '"' {
 			return nil, tmpl, invalidParam("title", "title must be a string")
 		}

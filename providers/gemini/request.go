@@ -168,31 +168,31 @@ func toGenerateRequest(req *llmproxy.ChatRequest) (*generateRequest, error) {
 // passes Gemini's own members through.
 func setExtras(out *generateRequest, g *generationConfig, x llmproxy.Extra) error {
 	var err error
-	if g.PresencePenalty, err = extraNumber(x, "presence_penalty"); err != nil {
+	if g.PresencePenalty, err = x.Number("presence_penalty"); err != nil {
 		return err
 	}
-	if g.FrequencyPenalty, err = extraNumber(x, "frequency_penalty"); err != nil {
+	if g.FrequencyPenalty, err = x.Number("frequency_penalty"); err != nil {
 		return err
 	}
-	if seed, ok := present(x, "seed"); ok {
+	if seed, ok := x.Present("seed"); ok {
 		var n int64
 		if json.Unmarshal(seed, &n) != nil || n < math.MinInt32 || n > math.MaxInt32 {
 			return invalidParam("seed", "seed must be a 32-bit integer for Gemini")
 		}
 		g.Seed = &n
 	}
-	if lp, ok := present(x, "logprobs"); ok && string(lp) != "false" {
+	if lp, ok := x.Present("logprobs"); ok && string(lp) != "false" {
 		return invalidParam("logprobs", "logprobs are not supported by the Gemini adapter")
 	}
-	if tl, ok := present(x, "top_logprobs"); ok && string(tl) != "0" {
+	if tl, ok := x.Present("top_logprobs"); ok && string(tl) != "0" {
 		return invalidParam("top_logprobs", "top_logprobs are not supported by the Gemini adapter")
 	}
-	if rf, ok := present(x, "response_format"); ok {
+	if rf, ok := x.Present("response_format"); ok {
 		if err := setResponseFormat(g, rf); err != nil {
 			return err
 		}
 	}
-	if re, ok := present(x, "reasoning_effort"); ok {
+	if re, ok := x.Present("reasoning_effort"); ok {
 		var effort string
 		_ = json.Unmarshal(re, &effort)
 		budget, known := thinkingBudgets[effort]
@@ -282,34 +282,11 @@ func decodeStrict(raw json.RawMessage, v any) error {
 // native returns the first of the members names that is present.
 func native(x llmproxy.Extra, names ...string) (json.RawMessage, bool) {
 	for _, n := range names {
-		if v, ok := present(x, n); ok {
+		if v, ok := x.Present(n); ok {
 			return v, true
 		}
 	}
 	return nil, false
-}
-
-// present returns the Extra member key unless it is absent or null.
-func present(x llmproxy.Extra, key string) (json.RawMessage, bool) {
-	v, ok := x[key]
-	v = bytes.TrimSpace(v)
-	if !ok || len(v) == 0 || string(v) == "null" {
-		return nil, false
-	}
-	return v, true
-}
-
-// extraNumber returns the Extra member key as a number, nil when absent.
-func extraNumber(x llmproxy.Extra, key string) (*float64, error) {
-	v, ok := present(x, key)
-	if !ok {
-		return nil, nil
-	}
-	var f float64
-	if err := json.Unmarshal(v, &f); err != nil {
-		return nil, invalidParam(key, "%s must be a number", key)
-	}
-	return &f, nil
 }
 
 // setResponseFormat translates OpenAI's response_format: text is Gemini's
@@ -563,7 +540,7 @@ func userParts(c *llmproxy.Content, param string) ([]part, error) {
 				Data   string `json:"data"`
 				Format string `json:"format"`
 			}
-			if raw, ok := present(p.Extra, "input_audio"); !ok || json.Unmarshal(raw, &a) != nil || a.Data == "" || a.Format == "" {
+			if raw, ok := p.Extra.Present("input_audio"); !ok || json.Unmarshal(raw, &a) != nil || a.Data == "" || a.Format == "" {
 				return nil, invalidParam(pp+".input_audio", "an input_audio part needs data and format")
 			}
 			out = append(out, part{InlineData: &blob{MimeType: "audio/" + a.Format, Data: a.Data}})
@@ -572,7 +549,7 @@ func userParts(c *llmproxy.Content, param string) ([]part, error) {
 				FileData string `json:"file_data"`
 				FileID   string `json:"file_id"`
 			}
-			raw, _ := present(p.Extra, "file")
+			raw, _ := p.Extra.Present("file")
 			if json.Unmarshal(raw, &f) != nil || (f.FileData == "" && f.FileID == "") {
 				return nil, invalidParam(pp+".file", "a file part needs file_data (a data: URL) or file_id (a Gemini file URI)")
 			}
