@@ -39,11 +39,22 @@ func TestPlainDelta(t *testing.T) {
 		"escaped member name":    `{"choices":[{"delta":{"content":"a"},"finish_reason":null}],"us\u0061ge":{"total_tokens":3}}`,
 		"spaced usage":           `{"choices":[{"delta":{"content":"a"},"finish_reason":null}],"usage" : {"total_tokens":3}}`,
 		"nested finish":          `{"choices":[{"delta":{"content":"a","extra":{"finish_reason":"stop"}},"finish_reason":null}]}`,
+		"nested choices only":    nestedChoices,
+		"escaped quote in name":  quotedChoices,
+		"not an object":          `[{"choices":[{"delta":{"content":"a"},"finish_reason":null}]}]`,
 	}
 	for name, data := range read {
 		assert.False(t, plainDelta([]byte(data)), "%s: %s", name, data)
 	}
 }
+
+// Chunks without choices of their own, which end a stream, though a
+// member nested in them or a name with an escaped quote in it reads
+// "choices".
+const (
+	nestedChoices = `{"object":"chat.completion.chunk","x":{"choices":[{"delta":{"content":"a"},"finish_reason":null}]}}`
+	quotedChoices = `{"object":"chat.completion.chunk","a\"choices":[{"delta":{"content":"a"},"finish_reason":null}]}`
+)
 
 // FuzzPlainDelta checks that plainDelta never hides what the full read
 // sees: whenever it passes a chunk that readChatChunk reads, the chunk has
@@ -53,7 +64,8 @@ func FuzzPlainDelta(f *testing.F) {
 	for _, s := range []string{oaChunkRole, oaChunkHello, oaChunkWorld, oaChunkStop, oaChunkUsage, oaMidStreamError,
 		`{"choices":[{"delta":{"content":"x"},"finish_reason":null}],"usage":null,"error":null}`,
 		`{"object":"chat.completion.chunk","usage":{"total_tokens":3},"choices":[{"delta":{"content":"x"},"finish_reason":null}]}`,
-		`{"object":"chat.completion.chunk","error":{"code":429},"choices":[{"delta":{"content":"x"},"finish_reason":null}]}`} {
+		`{"object":"chat.completion.chunk","error":{"code":429},"choices":[{"delta":{"content":"x"},"finish_reason":null}]}`,
+		nestedChoices, quotedChoices} {
 		f.Add([]byte(s))
 	}
 	p := &Provider{name: "fuzz", flavor: flavors[0]}
@@ -90,6 +102,7 @@ func TestRawStreamAfterContent(t *testing.T) {
 		"openrouter error chunk": {oaChunkHello, orErr},
 		"running usage":          {oaChunkHello, ppxRunning, ppxDone},
 		"empty choices":          {oaChunkHello, `{"object":"chat.completion.chunk","choices":[]}`},
+		"nested choices":         {oaChunkHello, nestedChoices, quotedChoices},
 	}
 	p := &Provider{name: "up-openai", flavor: flavors[0]}
 	for name, payloads := range cases {
