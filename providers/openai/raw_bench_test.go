@@ -5,7 +5,8 @@ import "testing"
 // BenchmarkReadChatChunk and BenchmarkReadChatAnswer measure what the raw
 // path reads of every streamed chunk and every whole answer, beside the
 // full decoders they spare; plainDelta is what it looks at in the chunks
-// of a stream past its first content.
+// of a stream past its first content, and validate the JSON check that
+// each full read starts with.
 func BenchmarkReadChatChunk(b *testing.B) {
 	data := []byte(oaChunkHello)
 	p := &Provider{name: "bench", flavor: flavors[0]}
@@ -14,6 +15,14 @@ func BenchmarkReadChatChunk(b *testing.B) {
 		for b.Loop() {
 			if f, ok := readChatChunk(data); !ok || !f.content {
 				b.Fatal("not read")
+			}
+		}
+	})
+	b.Run("validate", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := validObject(data); !ok {
+				b.Fatal("not valid")
 			}
 		}
 	})
