@@ -131,15 +131,16 @@ func splitForProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) (head, tail []byte, o
 	if pi == nil {
 		return open[:len(open)+1], nil, true // the whole object
 	}
-	info, err := json.Marshal(pi)
-	if err != nil {
-		return nil, nil, false // a NaN response time, which a duration never is
-	}
-	tail = make([]byte, 0, len(`,"_proxy_info":}`)+len(info)) // one allocation
+	// Room for the member with its numbers at their longest: one
+	// allocation.
+	tail = make([]byte, 0, 160+len(pi.Provider)+len(pi.Model)+len(pi.RequestID))
 	if more {
 		tail = append(tail, ',')
 	}
 	tail = append(tail, `"_proxy_info":`...)
-	tail = append(tail, info...)
+	tail, err := appendProxyInfo(tail, pi)
+	if err != nil {
+		return nil, nil, false // a NaN response time, which a duration never is
+	}
 	return open, append(tail, '}'), true
 }
