@@ -106,16 +106,22 @@ func writeAnswer(w http.ResponseWriter, raw []byte, v any, pi *llmproxy.ProxyInf
 
 // spliceProxyInfo returns the JSON object raw with a "_proxy_info" member
 // appended before its closing brace, or nil when raw is not a JSON object.
-// It neither decodes nor re-encodes raw.
+// It neither decodes nor re-encodes raw, and splices in place: the result
+// reuses raw's memory, overwriting raw, when its capacity allows (a
+// stream's held chunk, which the stream owns: BenchmarkServerStream).
 func spliceProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) []byte {
-	head, tail, ok := splitForProxyInfo(raw, pi)
+	open, more, ok := jsonx.OpenObject(raw)
 	if !ok {
 		return nil
 	}
-	if len(tail) == 0 {
-		return head
+	if pi == nil {
+		return open[:len(open)+1] // the whole object
 	}
-	return append(append(make([]byte, 0, len(head)+len(tail)), head...), tail...)
+	spliced, err := closeWithProxyInfo(open, more, pi)
+	if err != nil {
+		return nil // a NaN response time, which a duration never is
+	}
+	return spliced
 }
 
 // splitForProxyInfo cuts the JSON object raw, without the white space
@@ -134,13 +140,21 @@ func splitForProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) (head, tail []byte, o
 	// Room for the member with its numbers at their longest: one
 	// allocation.
 	tail = make([]byte, 0, 160+len(pi.Provider)+len(pi.Model)+len(pi.RequestID))
-	if more {
-		tail = append(tail, ',')
-	}
-	tail = append(tail, `"_proxy_info":`...)
-	tail, err := appendProxyInfo(tail, pi)
+	tail, err := closeWithProxyInfo(tail, more, pi)
 	if err != nil {
 		return nil, nil, false // a NaN response time, which a duration never is
 	}
-	return open, append(tail, '}'), true
+	return open, tail, true
+}
+
+// closeWithProxyInfo appends to b, which follows an object's last member
+// (more) or its opening brace, the "_proxy_info" member and the closing
+// brace.
+func closeWithProxyInfo(b []byte, more bool, pi *llmproxy.ProxyInfo) ([]byte, error) {
+	if more {
+		b = append(b, ',')
+	}
+	b = append(b, `"_proxy_info":`...)
+	b, err := appendProxyInfo(b, pi)
+	return append(b, '}'), err
 }

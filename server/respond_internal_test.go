@@ -24,6 +24,9 @@ func TestSpliceProxyInfo(t *testing.T) {
 	} {
 		got := spliceProxyInfo([]byte(raw), pi)
 		require.Equal(t, want, string(got), "raw %q", raw)
+		// With room to splice in place, as a stream's held chunk has.
+		roomy := append(make([]byte, 0, len(raw)+256), raw...)
+		require.Equal(t, want, string(spliceProxyInfo(roomy, pi)), "raw %q with room", raw)
 		if want != "" {
 			require.True(t, json.Valid(got))
 		}
