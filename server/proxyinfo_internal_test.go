@@ -23,6 +23,11 @@ func checkProxyInfo(t *testing.T, pi *llmproxy.ProxyInfo) {
 	}
 	require.NoError(t, err, "%+v", pi)
 	require.Equal(t, "x"+string(want), string(got), "%+v", pi)
+	if decimalFloat(pi.ResponseTime) && (pi.CostUSD == nil || decimalFloat(*pi.CostUSD)) {
+		member, err := closeWithProxyInfo(nil, true, pi)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(member), proxyInfoRoom(pi), "%+v", pi)
+	}
 }
 
 // TestAppendProxyInfo checks the member against json.Marshal's bytes for
@@ -39,6 +44,8 @@ func TestAppendProxyInfo(t *testing.T) {
 		{Provider: "p", ResponseTime: 1e21, CostUSD: f(9.99e-7)}, // exponents
 		{Provider: "p", ResponseTime: 1e-7, CostUSD: f(-2.5e-9)},
 		{Provider: "p", ResponseTime: 123456789.000001},
+		{Provider: "p", Model: "m", AttemptNumber: math.MinInt, ResponseTime: -1.2345678901234567e-6,
+			RequestID: "r", CostUSD: f(-9.876543210987654e20)}, // the longest
 		{Provider: "a<b>&c", Model: "m\"1\\", RequestID: "tab\there"},
 		{Provider: "é", Model: "\u2028", RequestID: "\x00\x7f"},
 		{Provider: "bad\xff"},

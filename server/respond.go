@@ -137,9 +137,7 @@ func splitForProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) (head, tail []byte, o
 	if pi == nil {
 		return open[:len(open)+1], nil, true // the whole object
 	}
-	// Room for the member with its numbers at their longest: one
-	// allocation.
-	tail = make([]byte, 0, 160+len(pi.Provider)+len(pi.Model)+len(pi.RequestID))
+	tail = make([]byte, 0, proxyInfoRoom(pi)) // one allocation
 	tail, err := closeWithProxyInfo(tail, more, pi)
 	if err != nil {
 		return nil, nil, false // a NaN response time, which a duration never is
@@ -157,4 +155,14 @@ func closeWithProxyInfo(b []byte, more bool, pi *llmproxy.ProxyInfo) ([]byte, er
 	b = append(b, `"_proxy_info":`...)
 	b, err := appendProxyInfo(b, pi)
 	return append(b, '}'), err
+}
+
+// proxyInfoRoom is the room that closeWithProxyInfo takes at most for pi
+// when pi's numbers are written in decimal notation (appendProxyInfo): the
+// member's names and punctuation, its strings, an int and two floats at
+// their longest.
+func proxyInfoRoom(pi *llmproxy.ProxyInfo) int {
+	const names = len(`,"_proxy_info":{"provider":"","model":"","attempt_number":,"response_time":,"request_id":"","cost_usd":}}`)
+	const maxInt, maxFloat = 20, 32
+	return names + maxInt + 2*maxFloat + len(pi.Provider) + len(pi.Model) + len(pi.RequestID)
 }
