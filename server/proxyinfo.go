@@ -62,3 +62,11 @@ func decimalFloat(f float64) bool {
 	abs := math.Abs(f)
 	return abs == 0 || (abs >= 1e-6 && abs < 1e21)
 }
+
+// encodable reports whether json.Marshal encodes pi: whether its floats
+// are finite (a NaN response time, which a duration never is, or an
+// infinite cost are refused).
+func encodable(pi *llmproxy.ProxyInfo) bool {
+	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+	return finite(pi.ResponseTime) && (pi.CostUSD == nil || finite(*pi.CostUSD))
+}

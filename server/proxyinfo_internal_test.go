@@ -16,6 +16,7 @@ import (
 func checkProxyInfo(t *testing.T, pi *llmproxy.ProxyInfo) {
 	t.Helper()
 	want, wantErr := json.Marshal(pi)
+	require.Equal(t, wantErr == nil, encodable(pi), "%+v", pi)
 	got, err := appendProxyInfo([]byte("x"), pi)
 	if wantErr != nil {
 		require.Error(t, err, "%+v", pi)

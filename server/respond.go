@@ -117,10 +117,10 @@ func spliceProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) []byte {
 	if pi == nil {
 		return open[:len(open)+1] // the whole object
 	}
-	spliced, err := closeWithProxyInfo(open, more, pi)
-	if err != nil {
-		return nil // a NaN response time, which a duration never is
+	if !encodable(pi) {
+		return nil // checked before raw is overwritten
 	}
+	spliced, _ := closeWithProxyInfo(open, more, pi)
 	return spliced
 }
 

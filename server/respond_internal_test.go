@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -30,5 +31,14 @@ func TestSpliceProxyInfo(t *testing.T) {
 		if want != "" {
 			require.True(t, json.Valid(got))
 		}
+	}
+	// A member that cannot be encoded leaves the object as it was.
+	nan := math.NaN()
+	for _, bad := range []*llmproxy.ProxyInfo{{ResponseTime: nan}, {CostUSD: &nan}} {
+		raw := append(make([]byte, 0, 64), `{"a":1}`...)
+		require.Nil(t, spliceProxyInfo(raw, bad))
+		require.Equal(t, `{"a":1}`, string(raw))
+		_, _, ok := splitForProxyInfo(raw, bad)
+		require.False(t, ok)
 	}
 }
