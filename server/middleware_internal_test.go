@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -200,4 +201,75 @@ func TestCanonicalName(t *testing.T) {
 			t.Errorf("canonical(%q) = %q, want %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+// The access log line of a request with every field: its keys in their
+// order, and the value of each with its JSON type, as a log shipper
+// decoding the line sees them.
+func TestAccessLogLine(t *testing.T) {
+	var buf bytes.Buffer
+	s := &server{log: slog.New(slog.NewJSONHandler(&buf, nil))}
+	cost := 0.00042
+	ri := &requestInfo{id: "r1", keyID: "key_1", key: "team-a", model: "m", provider: "p", attempts: 2,
+		errKind: "timeout", usage: &llmproxy.Usage{PromptTokens: 3, CompletionTokens: 4}, stream: true,
+		ttft: 0.0123456, cost: &cost}
+	r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+	before := time.Now()
+	s.accessLog(context.Background(), r, ri, 504, before.Add(-1500*time.Microsecond))
+	s.accessLog(context.Background(), r, &requestInfo{id: "r2"}, 200, before)
+
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	require.Len(t, lines, 2)
+	type member struct {
+		key string
+		val any
+	}
+	decode := func(line string) []member {
+		d := json.NewDecoder(strings.NewReader(line))
+		d.UseNumber()
+		tok, err := d.Token()
+		require.NoError(t, err)
+		require.Equal(t, json.Delim('{'), tok)
+		var ms []member
+		for d.More() {
+			k, err := d.Token()
+			require.NoError(t, err)
+			var v any
+			require.NoError(t, d.Decode(&v))
+			ms = append(ms, member{k.(string), v})
+		}
+		return ms
+	}
+	got := decode(lines[0])
+	keys := make([]string, len(got))
+	for i, m := range got {
+		keys[i] = m.key
+	}
+	assert.Equal(t, []string{"time", "level", "msg", "request_id", "method", "path", "status", "latency_ms",
+		"key_id", "key", "model", "provider", "attempts", "error_kind", "ttft_ms",
+		"prompt_tokens", "completion_tokens", "total_tokens", "cost_usd"}, keys)
+	vals := map[string]any{}
+	for _, m := range got {
+		vals[m.key] = m.val
+	}
+	ts, err := time.Parse(time.RFC3339Nano, vals["time"].(string))
+	require.NoError(t, err)
+	assert.False(t, ts.Before(before.Truncate(time.Millisecond)), "the line's time is when it was written")
+	latency, err := vals["latency_ms"].(json.Number).Float64()
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, latency, 1.5)
+	assert.Equal(t, map[string]any{
+		"level": "INFO", "msg": "request", "request_id": "r1", "method": "POST", "path": "/v1/chat/completions",
+		"status": json.Number("504"), "key_id": "key_1", "key": "team-a", "model": "m", "provider": "p",
+		"attempts": json.Number("2"), "error_kind": "timeout", "ttft_ms": json.Number("12.346"),
+		"prompt_tokens": json.Number("3"), "completion_tokens": json.Number("4"), "total_tokens": json.Number("7"),
+		"cost_usd": json.Number("0.00042"),
+	}, func() map[string]any { delete(vals, "time"); delete(vals, "latency_ms"); return vals }())
+
+	// A request that learnt nothing has the five fields every line has.
+	keys = keys[:0]
+	for _, m := range decode(lines[1]) {
+		keys = append(keys, m.key)
+	}
+	assert.Equal(t, []string{"time", "level", "msg", "request_id", "method", "path", "status", "latency_ms"}, keys)
 }

@@ -106,16 +106,22 @@ func writeAnswer(w http.ResponseWriter, raw []byte, v any, pi *llmproxy.ProxyInf
 
 // spliceProxyInfo returns the JSON object raw with a "_proxy_info" member
 // appended before its closing brace, or nil when raw is not a JSON object.
-// It neither decodes nor re-encodes raw.
+// It neither decodes nor re-encodes raw, and splices in place: the result
+// reuses raw's memory, overwriting raw, when its capacity allows (a
+// stream's held chunk, which the stream owns: BenchmarkServerStream).
 func spliceProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) []byte {
-	head, tail, ok := splitForProxyInfo(raw, pi)
+	open, more, ok := jsonx.OpenObject(raw)
 	if !ok {
 		return nil
 	}
-	if len(tail) == 0 {
-		return head
+	if pi == nil {
+		return open[:len(open)+1] // the whole object
 	}
-	return append(append(make([]byte, 0, len(head)+len(tail)), head...), tail...)
+	if !encodable(pi) {
+		return nil // checked before raw is overwritten
+	}
+	spliced, _ := closeWithProxyInfo(open, more, pi)
+	return spliced
 }
 
 // splitForProxyInfo cuts the JSON object raw, without the white space
@@ -131,15 +137,32 @@ func splitForProxyInfo(raw []byte, pi *llmproxy.ProxyInfo) (head, tail []byte, o
 	if pi == nil {
 		return open[:len(open)+1], nil, true // the whole object
 	}
-	info, err := json.Marshal(pi)
+	tail = make([]byte, 0, proxyInfoRoom(pi)) // one allocation
+	tail, err := closeWithProxyInfo(tail, more, pi)
 	if err != nil {
 		return nil, nil, false // a NaN response time, which a duration never is
 	}
-	tail = make([]byte, 0, len(`,"_proxy_info":}`)+len(info)) // one allocation
+	return open, tail, true
+}
+
+// closeWithProxyInfo appends to b, which follows an object's last member
+// (more) or its opening brace, the "_proxy_info" member and the closing
+// brace.
+func closeWithProxyInfo(b []byte, more bool, pi *llmproxy.ProxyInfo) ([]byte, error) {
 	if more {
-		tail = append(tail, ',')
+		b = append(b, ',')
 	}
-	tail = append(tail, `"_proxy_info":`...)
-	tail = append(tail, info...)
-	return open, append(tail, '}'), true
+	b = append(b, `"_proxy_info":`...)
+	b, err := appendProxyInfo(b, pi)
+	return append(b, '}'), err
+}
+
+// proxyInfoRoom is the room that closeWithProxyInfo takes at most for pi
+// when pi's numbers are written in decimal notation (appendProxyInfo): the
+// member's names and punctuation, its strings, an int and two floats at
+// their longest.
+func proxyInfoRoom(pi *llmproxy.ProxyInfo) int {
+	const names = len(`,"_proxy_info":{"provider":"","model":"","attempt_number":,"response_time":,"request_id":"","cost_usd":}}`)
+	const maxInt, maxFloat = 20, 32
+	return names + maxInt + 2*maxFloat + len(pi.Provider) + len(pi.Model) + len(pi.RequestID)
 }

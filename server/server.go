@@ -136,6 +136,8 @@ type server struct {
 	keyHeader canonicalName
 	// draining is set by Drain (graceful shutdown): GET /health fails.
 	draining atomic.Bool
+	// logPC is the source of the access log's lines (accessLogPC).
+	logPC atomic.Uintptr
 }
 
 // only answers 405 in the OpenAI envelope to methods other than method

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/llmproxy/llmproxy"
@@ -55,7 +56,10 @@ func writeStream[T llmproxy.Chunk](w http.ResponseWriter, st *llmproxy.Stream[T]
 			held = nil
 		}
 		if c.Finished() {
-			heldBuf = append(heldBuf[:0], payload...)
+			// With room for _proxy_info, which is spliced in place at
+			// the end: one allocation for the held chunks
+			// (BenchmarkServerStream).
+			heldBuf = append(slices.Grow(heldBuf[:0], len(payload)+proxyInfoRoom(pi)), payload...)
 			held = heldBuf
 		} else {
 			fw.buf = sse.AppendData(fw.buf, payload)
