@@ -125,7 +125,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 				span.ok(r)
 				a.answered()
 				if s, ok := any(r).(streamOutcome); ok {
-					s.reportOutcome(a.end)
+					s.endAtFinish(a)
 				} else {
 					a.end(nil)
 				}
@@ -226,22 +226,14 @@ func safeCall[T any](ctx context.Context, p *Proxy, u *upstream, reqID string,
 var errBreakerRefused = errors.New("llmproxy: circuit breaker refused the attempt")
 
 // streamOutcome is a result whose outcome is known only later: a stream,
-// which reports it when it finishes.
+// which ends its attempt when it finishes.
 type streamOutcome interface {
-	reportOutcome(f func(err error))
+	endAtFinish(a *attempt)
 }
 
-// reportOutcome makes the stream call f with its error (nil after a clean
-// end) when it finishes, after any function set before.
-func (s *Stream[T]) reportOutcome(f func(err error)) {
-	prev := s.onDone
-	s.onDone = func(err error) {
-		if prev != nil {
-			prev(err)
-		}
-		f(err)
-	}
-}
+// endAtFinish makes the stream end a with its error (nil after a clean
+// end) when it finishes, before it calls its onDone.
+func (s *Stream[T]) endAtFinish(a *attempt) { s.attempt = a }
 
 // routeOnce routes a request that gets one whole answer: the request
 // timeout bounds the run and the provider's timeout bounds each attempt.

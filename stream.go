@@ -104,7 +104,10 @@ type Stream[T Chunk] struct {
 	prime [2]T
 
 	closeOnce sync.Once
-	onDone    func(err error)
+	// attempt is the attempt the stream ends when it finishes (see
+	// endAtFinish); onDone is then called with the stream's error.
+	attempt *attempt
+	onDone  func(err error)
 }
 
 // Next advances to the next chunk and reports whether there is one.
@@ -213,6 +216,9 @@ func (s *Stream[T]) finish() {
 		_ = s.r.Close()
 		s.cancel(nil)
 		s.stop()
+		if s.attempt != nil {
+			s.attempt.end(s.err)
+		}
 		if s.onDone != nil {
 			s.onDone(s.err)
 		}
@@ -263,12 +269,12 @@ func usageOnly[T Chunk](c T) bool {
 // content chunk (the commit point), with the provider's first-token timeout.
 // Any failure before the commit is returned, classified, for the router to
 // retry or fail over.
-func openStream[T Chunk](ctx context.Context, u *upstream, open func(context.Context) (ChunkReader[T], error)) (*Stream[T], error) {
+func openStream[T Chunk](ctx context.Context, u *upstream, open func(context.Context, *upstream) (ChunkReader[T], error)) (*Stream[T], error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	s := &Stream[T]{ctx: actx, cancel: cancel}
 	s.pending = s.prime[:0]
 	s.watch.start(u.cfg.FirstTokenTimeout, u.cfg.StreamIdleTimeout, cancel)
-	r, err := open(actx)
+	r, err := open(actx, u)
 	if err != nil {
 		return nil, s.failOpen(u, err)
 	}
@@ -513,9 +519,7 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 	p.rec.inflight.Inc()
 	ctx, stop := context.WithTimeout(ctx, st.cfg.RequestTimeout)
 	s, info, err := route(ctx, p, st, endpoint, model, accept,
-		func(ctx context.Context, u *upstream) (*Stream[T], error) {
-			return openStream(ctx, u, func(ctx context.Context) (ChunkReader[T], error) { return open(ctx, u) })
-		})
+		func(ctx context.Context, u *upstream) (*Stream[T], error) { return openStream(ctx, u, open) })
 	if err != nil {
 		stop()
 		p.rec.inflight.Dec()
@@ -525,13 +529,13 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 	s.info, s.stop, s.dropUsageOnly = info, stop, dropUsage
 	p.rec.firstToken(info.Provider, p.now().Sub(start))
 	p.rec.openStreams.Inc()
-	s.reportOutcome(func(err error) {
+	s.onDone = func(err error) {
 		p.rec.openStreams.Dec()
 		p.rec.inflight.Dec()
 		// The stream's 200 is sent: a failure after it is in the stream.
 		p.rec.request(endpoint, info.Provider, model, 200, err, p.now().Sub(start))
 		p.rec.tokens(info.Provider, model, s.usage)
 		p.settle(ctx, st, adm, info.Provider, s.model, model, s.usage, info)
-	})
+	}
 	return s, nil
 }

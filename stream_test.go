@@ -429,7 +429,7 @@ func TestStreamPrimeCopiesWhatIsReadPast(t *testing.T) {
 	const role, content = `{"model":"m","choices":[{"delta":{"role":"assistant"}}]}`, `{"model":"m","choices":[{"delta":{"content":"hi"}}]}`
 	r := &reuseReader{chunks: []RawChunk{{Data: []byte(role)}, {Data: []byte(content), Content: true}}}
 	u := &upstream{cfg: ProviderConfig{Name: "a", FirstTokenTimeout: time.Minute, StreamIdleTimeout: time.Minute}}
-	s, err := openStream(t.Context(), u, func(context.Context) (ChunkReader[*RawChunk], error) { return r, nil })
+	s, err := openStream(t.Context(), u, func(context.Context, *upstream) (ChunkReader[*RawChunk], error) { return r, nil })
 	require.NoError(t, err)
 	s.stop = func() {}
 	defer s.Close()
