@@ -222,13 +222,13 @@ func TestStatsCounts(t *testing.T) {
 func BenchmarkStatsRecord(b *testing.B) {
 	book := newStatsBook(time.Now())
 	names := []string{"a", "b", "c", "d"}
+	u := &Usage{PromptTokens: 10, CompletionTokens: 20}
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
 			n := names[i%len(names)]
 			book.attempt(n, true)
-			book.request(n, true, time.Duration(i)*time.Microsecond)
-			book.tokens(n, 10, 20, 0)
+			book.request(n, true, time.Duration(i)*time.Microsecond, u)
 			i++
 		}
 	})

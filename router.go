@@ -247,7 +247,7 @@ func routeOnce[T any](ctx context.Context, p *Proxy, endpoint, model string,
 	adm, err := p.admit(ctx, st, model)
 	if err != nil {
 		var zero T
-		p.rec.request(endpoint, "", model, statusOf(err), err, p.now().Sub(start))
+		p.rec.request(endpoint, "", model, statusOf(err), err, p.now().Sub(start), nil)
 		return zero, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, st.cfg.RequestTimeout)
@@ -259,10 +259,13 @@ func routeOnce[T any](ctx context.Context, p *Proxy, endpoint, model string,
 	} else if err != nil {
 		provider = AsError(err).Provider
 	}
-	p.rec.request(endpoint, provider, model, statusOf(err), err, p.now().Sub(start))
+	var answered string
+	var u *Usage
 	if err == nil {
-		answered, u := answerOf(res)
-		p.rec.tokens(provider, model, u)
+		answered, u = answerOf(res)
+	}
+	p.rec.request(endpoint, provider, model, statusOf(err), err, p.now().Sub(start), u)
+	if err == nil {
 		p.settle(ctx, st, adm, provider, answered, model, u, info)
 	}
 	return res, info, err

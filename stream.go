@@ -513,7 +513,7 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 	start := p.now()
 	adm, err := p.admit(ctx, st, model)
 	if err != nil {
-		p.rec.request(endpoint, "", model, statusOf(err), err, 0)
+		p.rec.request(endpoint, "", model, statusOf(err), err, 0, nil)
 		return nil, err
 	}
 	p.rec.inflight.Inc()
@@ -523,7 +523,7 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 	if err != nil {
 		stop()
 		p.rec.inflight.Dec()
-		p.rec.request(endpoint, AsError(err).Provider, model, statusOf(err), err, p.now().Sub(start))
+		p.rec.request(endpoint, AsError(err).Provider, model, statusOf(err), err, p.now().Sub(start), nil)
 		return nil, err
 	}
 	s.info, s.stop, s.dropUsageOnly = info, stop, dropUsage
@@ -533,8 +533,7 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 		p.rec.openStreams.Dec()
 		p.rec.inflight.Dec()
 		// The stream's 200 is sent: a failure after it is in the stream.
-		p.rec.request(endpoint, info.Provider, model, 200, err, p.now().Sub(start))
-		p.rec.tokens(info.Provider, model, s.usage)
+		p.rec.request(endpoint, info.Provider, model, 200, err, p.now().Sub(start), s.usage)
 		p.settle(ctx, st, adm, info.Provider, s.model, model, s.usage, info)
 	}
 	return s, nil
