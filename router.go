@@ -59,7 +59,9 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 	if len(targets) == 0 {
 		return zero, nil, noCandidateError(st, model, endpoint)
 	}
-	st.budget.request(start)
+	if st.budget != nil {
+		st.budget.request(start)
+	}
 	var buf [4]candidate // room for the usual plans
 	order := st.plan(buf[:0], targets, start)
 
@@ -145,6 +147,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 				retry.Context(ctx),
 				retry.Attempts(uint(u.cfg.MaxRetries)+1),
 				retry.LastErrorOnly(true),
+				// st.budget is set: this provider retries.
 				retry.RetryIf(func(err error) bool {
 					return !refused && !limited && tries <= u.cfg.MaxRetries &&
 						shouldRetry(ctx, AsError(err), more) && st.budget.allowRetry(p.now())
