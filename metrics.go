@@ -182,8 +182,8 @@ func (r *recorder) request(endpoint, provider, model string, status int, err err
 	if u != nil {
 		r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "prompt").Add(u.PromptTokens)
 		r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "completion").Add(u.CompletionTokens)
-		if d := u.PromptTokensDetails; d != nil && d.CachedTokens > 0 {
-			r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "cached").Add(d.CachedTokens)
+		if det := u.PromptTokensDetails; det != nil && det.CachedTokens > 0 {
+			r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "cached").Add(det.CachedTokens)
 		}
 	}
 	r.book.request(provider, err == nil, d, u)

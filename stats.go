@@ -195,8 +195,8 @@ func (b *statsBook) request(provider string, ok bool, d time.Duration, u *Usage)
 	var pt, ct, kt uint64
 	if u != nil {
 		pt, ct = uint64(max(u.PromptTokens, 0)), uint64(max(u.CompletionTokens, 0))
-		if d := u.PromptTokensDetails; d != nil {
-			kt = uint64(max(d.CachedTokens, 0))
+		if det := u.PromptTokensDetails; det != nil {
+			kt = uint64(max(det.CachedTokens, 0))
 		}
 		b.prompt.Add(pt)
 		b.completion.Add(ct)
