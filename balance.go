@@ -47,7 +47,7 @@ func (st *state) plan(dst []candidate, targets []target, now time.Time) []candid
 		// Nothing to order: the one candidate, a last resort if it is
 		// unavailable.
 		t, u := targets[0], targets[0].ups[0]
-		return append(dst, candidate{u: u, model: u.cfg.upstreamModel(t.model), lastResort: u.healthAt(now).rank() == rankUnavailable})
+		return append(dst, candidate{u: u, model: u.cfg.upstreamModel(t.model), lastResort: u.rankAt(now) == rankUnavailable})
 	}
 	out, rest := dst, []candidate(nil)
 	for _, t := range targets {
@@ -59,7 +59,7 @@ func (st *state) plan(dst []candidate, targets []target, now time.Time) []candid
 			}
 			var tiers [rankUnavailable][]*upstream
 			for _, u := range cands[i:j] {
-				if r := u.healthAt(now).rank(); r == rankUnavailable {
+				if r := u.rankAt(now); r == rankUnavailable {
 					rest = append(rest, candidate{u: u, model: u.cfg.upstreamModel(t.model), lastResort: true})
 				} else {
 					tiers[r] = append(tiers[r], u)

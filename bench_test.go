@@ -278,3 +278,124 @@ func TestBenchUpstreamAnswers(t *testing.T) {
 	}
 	_, _ = io.Discard.Write(nil)
 }
+
+// benchRawType is the provider type of BenchmarkRouterRaw: an upstream
+// that answers from memory through the raw interfaces, so that the
+// benchmark measures the router's own fixed costs per request and per
+// stream (contexts, timers, the breaker, metrics, stats, settling).
+const benchRawType = "bench-raw"
+
+var registerBenchRaw sync.Once
+
+// benchRawProvider answers every chat request with benchAnswer, and every
+// stream with the chunks of benchStreamFrames, read from memory.
+type benchRawProvider struct {
+	answer []byte
+	chunks []llmproxy.RawChunk
+}
+
+func (p *benchRawProvider) Name() string { return "bench" }
+
+func (p *benchRawProvider) ChatCompletion(context.Context, *llmproxy.ChatRequest) (*llmproxy.ChatResponse, error) {
+	return nil, &llmproxy.Error{Kind: llmproxy.KindInternal, Message: "raw only"}
+}
+
+func (p *benchRawProvider) ChatCompletionRaw(ctx context.Context, _ *llmproxy.RawChatRequest) (*llmproxy.RawAnswer, error) {
+	_ = ctx.Done() // as net/http's Transport does, waiting on it
+	return &llmproxy.RawAnswer{Body: p.answer, Usage: &llmproxy.Usage{PromptTokens: 24, CompletionTokens: 20, TotalTokens: 44}}, nil
+}
+
+func (p *benchRawProvider) ChatCompletionStreamRaw(ctx context.Context, _ *llmproxy.RawChatRequest) (llmproxy.ChunkReader[*llmproxy.RawChunk], error) {
+	_ = ctx.Done()
+	return &benchRawReader{chunks: p.chunks}, nil
+}
+
+// benchRawReader hands out its chunks, reusing one RawChunk as a raw
+// reader may.
+type benchRawReader struct {
+	chunks []llmproxy.RawChunk
+	cur    llmproxy.RawChunk
+}
+
+func (r *benchRawReader) Next() (*llmproxy.RawChunk, error) {
+	if len(r.chunks) == 0 {
+		return nil, io.EOF
+	}
+	r.cur, r.chunks = r.chunks[0], r.chunks[1:]
+	return &r.cur, nil
+}
+
+func (r *benchRawReader) Close() error { return nil }
+
+// benchRawChunks is the number of content chunks of benchRawProvider's
+// streams.
+const benchRawChunks = 20
+
+// newBenchRawProxy returns a proxy over one benchRawProvider.
+func newBenchRawProxy(b *testing.B) *llmproxy.Proxy {
+	b.Helper()
+	registerBenchRaw.Do(func() {
+		llmproxy.RegisterProviderType(benchRawType, func(llmproxy.ProviderConfig) (llmproxy.Provider, error) {
+			p := &benchRawProvider{answer: []byte(benchAnswer)}
+			n := benchRawChunks
+			for i, f := range benchStreamFrames(n) {
+				data := bytes.TrimSuffix(bytes.TrimPrefix(f, []byte("data: ")), []byte("\n\n"))
+				if string(data) == "[DONE]" {
+					break
+				}
+				c := llmproxy.RawChunk{Data: data, Content: i > 0 && i <= n, Final: i > n}
+				if i == n+2 {
+					c.UsageOnly = true
+					c.Usage = &llmproxy.Usage{PromptTokens: 24, CompletionTokens: n, TotalTokens: 24 + n}
+				}
+				p.chunks = append(p.chunks, c)
+			}
+			return p, nil
+		})
+	})
+	return newBenchProxy(b, llmproxy.ProviderConfig{Type: benchRawType})
+}
+
+// BenchmarkRouterRaw measures the router's fixed costs on the raw path the
+// server takes (Proxy.ChatCompletionRaw, Proxy.ChatCompletionStreamRaw),
+// with an upstream that answers from memory: a whole answer, and a stream
+// of 20 content chunks read to its end.
+func BenchmarkRouterRaw(b *testing.B) {
+	ctx := context.Background()
+	withUsage := []byte(benchChatBody[:len(benchChatBody)-1] + `,"stream":true,"stream_options":{"include_usage":true}}`)
+	b.Run("answer", func(b *testing.B) {
+		p := newBenchRawProxy(b)
+		req, err := llmproxy.ReadChatRequest([]byte(benchChatBody))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := p.ChatCompletionRaw(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("stream/chunks=20", func(b *testing.B) {
+		p := newBenchRawProxy(b)
+		req, err := llmproxy.ReadChatRequest(withUsage)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			st, err := p.ChatCompletionStreamRaw(ctx, req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for st.Next() {
+				n++
+			}
+			if err := st.Err(); err != nil || n != benchRawChunks+3 {
+				b.Fatalf("%d chunks, error %v", n, err)
+			}
+			_ = st.Close()
+		}
+	})
+}

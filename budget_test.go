@@ -102,3 +102,30 @@ func TestRetryBudgetDoesNotLimitSingleRequests(t *testing.T) {
 		assert.Equal(t, 4, fa.Calls())
 	})
 }
+
+// TestRetryBudgetOnlyWhereRetries checks that a state keeps a retry
+// budget, and counts requests for it, only when one of its providers
+// retries: a reload that turns retries on gets a budget, one that turns
+// them off drops it.
+func TestRetryBudgetOnlyWhereRetries(t *testing.T) {
+	pc, _ := newFake(t, "a")
+	pc.Models = []string{"m"}
+	p := newFakeProxy(t, time.Minute, pc)
+	require.Nil(t, p.state.Load().budget, "no provider retries")
+	_, err := p.ChatCompletion(t.Context(), fakeChatReq("m"))
+	require.NoError(t, err)
+
+	pc.MaxRetries = 2
+	require.NoError(t, p.Reload(Config{RequestTimeout: time.Minute, Providers: []ProviderConfig{pc}}))
+	b := p.state.Load().budget
+	require.NotNil(t, b, "a provider retries")
+	_, err = p.ChatCompletion(t.Context(), fakeChatReq("m"))
+	require.NoError(t, err)
+	requests, retries := b.w.sum(time.Now())
+	assert.Equal(t, 1, requests, "the request counted for the budget")
+	assert.Equal(t, 0, retries)
+
+	pc.MaxRetries = 0
+	require.NoError(t, p.Reload(Config{RequestTimeout: time.Minute, Providers: []ProviderConfig{pc}}))
+	require.Nil(t, p.state.Load().budget)
+}

@@ -144,12 +144,22 @@ func newHealth(name string, timeout time.Duration, checker bool, now time.Time, 
 	}
 }
 
+// observe notes the outcome of one attempt at now (see record) and
+// evaluates the health at once, under the same lock, so that a change of
+// status is noted and logged when it happens. bs is the state of the
+// provider's breaker once it has the outcome.
+func (h *health) observe(now time.Time, err *Error, latency time.Duration, bs BreakerState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.record(now, err, latency)
+	h.evaluateLocked(now, bs)
+}
+
 // record notes the outcome of one attempt at now: err nil is a success
 // that took latency to answer. Failures that do not count against the
 // provider (the caller's cancellation, an invalid request) are ignored.
+// The caller holds h.mu.
 func (h *health) record(now time.Time, err *Error, latency time.Duration) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if err == nil {
 		h.outcomes.add(now, 1, 0)
 		h.consecutive = 0
@@ -217,8 +227,38 @@ func (h *health) claimProbe(now time.Time) {
 func (h *health) evaluate(now time.Time, bs BreakerState) ProviderHealth {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ok, failed := h.outcomes.sum(now)
-	rate := 0.0
+	ok, failed, rate := h.evaluateLocked(now, bs)
+	ph := ProviderHealth{
+		Name: h.name, Status: h.status, Reason: h.reason, Since: h.since,
+		Breaker: bs, ConsecutiveFailures: h.consecutive,
+		Attempts: ok + failed, ErrorRate: rate,
+		ActiveChecks: h.checker,
+	}
+	if h.measured {
+		ph.LatencyEWMA = h.ewma.Seconds()
+	}
+	if !h.checkAt.IsZero() {
+		at := h.checkAt
+		ph.LastCheck = &at
+	}
+	return ph
+}
+
+// rank evaluates the health at now like evaluate and returns the
+// provider's rank within its priority (see ProviderHealth.rank), without
+// the whole picture: the router ranks the candidates of every request.
+func (h *health) rank(now time.Time, bs BreakerState) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.evaluateLocked(now, bs)
+	return ProviderHealth{Status: h.status, Breaker: bs}.rank()
+}
+
+// evaluateLocked brings the status and its reason up to date at now,
+// logging a change, and returns the window's counts and failure rate. The
+// caller holds h.mu.
+func (h *health) evaluateLocked(now time.Time, bs BreakerState) (ok, failed int, rate float64) {
+	ok, failed = h.outcomes.sum(now)
 	if ok+failed > 0 {
 		rate = float64(failed) / float64(ok+failed)
 	}
@@ -252,20 +292,7 @@ func (h *health) evaluate(now time.Time, bs BreakerState) ProviderHealth {
 		h.status, h.since = status, now
 	}
 	h.reason = reason
-	ph := ProviderHealth{
-		Name: h.name, Status: status, Reason: reason, Since: h.since,
-		Breaker: bs, ConsecutiveFailures: h.consecutive,
-		Attempts: ok + failed, ErrorRate: rate,
-		ActiveChecks: h.checker,
-	}
-	if h.measured {
-		ph.LatencyEWMA = h.ewma.Seconds()
-	}
-	if !h.checkAt.IsZero() {
-		at := h.checkAt
-		ph.LastCheck = &at
-	}
-	return ph
+	return ok, failed, rate
 }
 
 // describeFailure describes a failure for a health reason from the parts

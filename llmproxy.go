@@ -70,7 +70,9 @@ type state struct {
 	cfg       Config
 	upstreams []*upstream // enabled providers, ordered by priority then config order
 	byName    map[string]*upstream
-	budget    *retryBudget
+	// budget is nil when no provider retries: no retry would spend it,
+	// so requests are not counted for it either.
+	budget *retryBudget
 	// aliases maps each model alias to its concrete models, nested
 	// aliases expanded (see resolveAliases).
 	aliases map[string][]string
@@ -239,7 +241,6 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 	st := &state{
 		cfg:     cfg,
 		byName:  make(map[string]*upstream, len(cfg.Providers)),
-		budget:  newRetryBudget(cfg.RetryBudgetPercent, cfg.RetryBudgetWindow),
 		aliases: resolveAliases(cfg.ModelAliases),
 		prices:  newPriceTable(cfg.Pricing),
 	}
@@ -281,6 +282,9 @@ func (p *Proxy) build(cfg Config, prev *state) (*state, error) {
 		st.byName[pc.Name] = u
 	}
 	sortByPriority(st.upstreams)
+	if slices.ContainsFunc(st.upstreams, func(u *upstream) bool { return u.cfg.MaxRetries > 0 }) {
+		st.budget = newRetryBudget(cfg.RetryBudgetPercent, cfg.RetryBudgetWindow)
+	}
 	if len(noKey) > 0 {
 		// One line for all of them: a config file that lists every
 		// provider would otherwise greet each start and reload with a

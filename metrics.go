@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -54,37 +54,38 @@ func newRecorder(set *metrics.Set) *recorder {
 }
 
 // metricName builds a metric name with label pairs (name, value, name,
-// value…), quoting and escaping the values.
+// value…), quoting and escaping the values. It appends to one buffer of
+// the exact size, which becomes the string, as strings.Builder does: one
+// allocation, in about a quarter less time than writing through a Builder
+// (BenchmarkMetricName: 0.19 -> 0.13 µs of CPU a name).
 func metricName(base string, labels ...string) string {
 	n := len(base) + 2
 	for _, l := range labels {
 		n += len(l) + 3
 	}
-	// One allocation: the Builder's buffer becomes the string.
-	var b strings.Builder
-	b.Grow(n)
-	var q [64]byte // a quoted label value, on the stack
-	b.WriteString(base)
+	b := make([]byte, 0, n)
+	b = append(b, base...)
 	for i := 0; i+1 < len(labels); i += 2 {
 		if i == 0 {
-			b.WriteByte('{')
+			b = append(b, '{')
 		} else {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(labels[i])
-		b.WriteByte('=')
+		b = append(b, labels[i]...)
+		b = append(b, '=')
 		if v := labels[i+1]; plainLabel(v) {
-			b.WriteByte('"')
-			b.WriteString(v)
-			b.WriteByte('"')
+			b = append(b, '"')
+			b = append(b, v...)
+			b = append(b, '"')
 		} else {
-			b.Write(strconv.AppendQuote(q[:0], v))
+			b = strconv.AppendQuote(b, v)
 		}
 	}
 	if len(labels) > 0 {
-		b.WriteByte('}')
+		b = append(b, '}')
 	}
-	return b.String()
+	// b is not written again: the string may share its memory.
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // plainLabel reports whether a label value can be quoted as it is:
@@ -150,22 +151,42 @@ func statusOf(err error) int {
 }
 
 // countRequest counts a request in llmproxy_requests_total by endpoint,
-// provider ("none" when empty), model, outcome and HTTP status.
-func (r *recorder) countRequest(endpoint, provider, model string, status int, err error) string {
+// provider ("none" when empty), model label (see model), outcome and HTTP
+// status, and returns the provider label.
+func (r *recorder) countRequest(endpoint, provider, modelLabel string, status int, err error) string {
 	if provider == "" {
 		provider = "none"
 	}
-	r.counter("llmproxy_requests_total", "endpoint", endpoint, "provider", provider, "model", r.model(model),
-		"outcome", outcomeLabel(err), "status", strconv.Itoa(status)).Inc()
+	r.counter("llmproxy_requests_total", "endpoint", endpoint, "provider", provider, "model", modelLabel,
+		"outcome", outcomeLabel(err), "status", statusLabel(status)).Inc()
 	return provider
 }
 
-// request records a finished request: its count by endpoint, provider,
-// model, outcome and status (see countRequest), and its duration.
-func (r *recorder) request(endpoint, provider, model string, status int, err error, d time.Duration) {
-	provider = r.countRequest(endpoint, provider, model, status, err)
+// statusLabel is an HTTP status as a label value: "200" without the
+// allocation of strconv.Itoa, which makes a string for every number above
+// 99 (BenchmarkRouterRaw).
+func statusLabel(status int) string {
+	if status == 200 {
+		return "200"
+	}
+	return strconv.Itoa(status)
+}
+
+// request records a finished request, in one pass: its count by endpoint,
+// provider, model, outcome and status (see countRequest), its duration,
+// and the tokens its answer reported (u; nil when it reported none).
+func (r *recorder) request(endpoint, provider, model string, status int, err error, d time.Duration, u *Usage) {
+	m := r.model(model)
+	provider = r.countRequest(endpoint, provider, m, status, err)
 	r.histogram("llmproxy_request_duration_seconds", "endpoint", endpoint, "provider", provider).Update(d.Seconds())
-	r.book.request(provider, err == nil, d)
+	if u != nil {
+		r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "prompt").Add(u.PromptTokens)
+		r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "completion").Add(u.CompletionTokens)
+		if det := u.PromptTokensDetails; det != nil && det.CachedTokens > 0 {
+			r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "cached").Add(det.CachedTokens)
+		}
+	}
+	r.book.request(provider, err == nil, d, u)
 }
 
 // attempt records one attempt on a provider and whether it was a retry.
@@ -182,22 +203,6 @@ func (r *recorder) failover(from string) {
 	r.counter("llmproxy_failovers_total", "provider", from).Inc()
 }
 
-// tokens records the tokens of a finished request.
-func (r *recorder) tokens(provider, model string, u *Usage) {
-	if u == nil {
-		return
-	}
-	m := r.model(model)
-	r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "prompt").Add(u.PromptTokens)
-	r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "completion").Add(u.CompletionTokens)
-	cached := 0
-	if d := u.PromptTokensDetails; d != nil && d.CachedTokens > 0 {
-		cached = d.CachedTokens
-		r.counter("llmproxy_tokens_total", "provider", provider, "model", m, "kind", "cached").Add(d.CachedTokens)
-	}
-	r.book.tokens(provider, u.PromptTokens, u.CompletionTokens, cached)
-}
-
 // firstToken records a stream's time to its first content chunk.
 func (r *recorder) firstToken(provider string, d time.Duration) {
 	r.histogram("llmproxy_time_to_first_token_seconds", "provider", provider).Update(d.Seconds())
@@ -212,7 +217,7 @@ func (r *recorder) firstToken(provider string, d time.Duration) {
 // proxy routes are counted by the proxy itself, whatever their outcome;
 // refused ones do not enter the latency histograms nor Stats.
 func (p *Proxy) RecordRefused(endpoint string, err error) {
-	p.rec.countRequest(endpoint, "none", "none", statusOf(err), err)
+	p.rec.countRequest(endpoint, "none", p.rec.model("none"), statusOf(err), err)
 }
 
 // RecordRateLimited counts a request refused by a rate limit; scope names

@@ -2,6 +2,7 @@ package llmproxy
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -222,13 +223,13 @@ func TestStatsCounts(t *testing.T) {
 func BenchmarkStatsRecord(b *testing.B) {
 	book := newStatsBook(time.Now())
 	names := []string{"a", "b", "c", "d"}
+	u := &Usage{PromptTokens: 10, CompletionTokens: 20}
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
 			n := names[i%len(names)]
 			book.attempt(n, true)
-			book.request(n, true, time.Duration(i)*time.Microsecond)
-			book.tokens(n, 10, 20, 0)
+			book.request(n, true, time.Duration(i)*time.Microsecond, u)
 			i++
 		}
 	})
@@ -252,4 +253,56 @@ func TestMetricNameQuotesLabels(t *testing.T) {
 			t.Errorf("metricName(%q) = %s, want %s", v, got, want)
 		}
 	}
+}
+
+// usageProvider answers every chat request with a fixed usage that has
+// cached prompt tokens.
+type usageProvider struct{ name string }
+
+func (p usageProvider) Name() string { return p.name }
+
+func (p usageProvider) ChatCompletion(_ context.Context, req *ChatRequest) (*ChatResponse, error) {
+	return &ChatResponse{ID: "chatcmpl-u", Object: "chat.completion", Model: req.Model,
+		Choices: []Choice{{Message: Message{Role: "assistant", Content: Text("ok")}, FinishReason: "stop"}},
+		Usage: &Usage{PromptTokens: 7, CompletionTokens: 5, TotalTokens: 12,
+			PromptTokensDetails: &TokenDetails{CachedTokens: 3}}}, nil
+}
+
+var registerUsageOnce sync.Once
+
+// TestTokensAccounted checks that a finished request's tokens reach the
+// metrics and the Stats book, whole answers and streams alike, and that a
+// failed request counts none.
+func TestTokensAccounted(t *testing.T) {
+	registerUsageOnce.Do(func() {
+		RegisterProviderType("usage-test", func(cfg ProviderConfig) (Provider, error) { return usageProvider{cfg.Name}, nil })
+	})
+	p, err := New(Config{Providers: []ProviderConfig{{Name: "u", Type: "usage-test", Models: []string{"m"}}}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+
+	_, err = p.ChatCompletion(t.Context(), fakeChatReq("m"))
+	require.NoError(t, err)
+	s, err := p.ChatCompletionStream(t.Context(), fakeChatReq("m"))
+	require.NoError(t, err)
+	for s.Next() {
+	}
+	require.NoError(t, s.Err())
+	require.NoError(t, s.Close())
+	_, err = p.ChatCompletion(t.Context(), fakeChatReq("nobody-serves-this"))
+	require.Error(t, err)
+
+	text := promText(p)
+	for kind, n := range map[string]int{"prompt": 14, "completion": 10, "cached": 6} {
+		assert.Contains(t, text, fmt.Sprintf(`llmproxy_tokens_total{provider="u",model="m",kind=%q} %d`, kind, n))
+	}
+	assert.Contains(t, text, `llmproxy_requests_total{endpoint="chat",provider="u",model="m",outcome="ok",status="200"} 2`)
+	assert.Contains(t, text, `llmproxy_requests_total{endpoint="chat",provider="none",model="nobody-serves-this",outcome="not_found",status="404"} 1`)
+	tot := p.Totals()
+	assert.Equal(t, [3]uint64{14, 10, 6}, [3]uint64{tot.PromptTokens, tot.CompletionTokens, tot.CachedTokens})
+	assert.Equal(t, [3]uint64{3, 2, 1}, [3]uint64{tot.Requests, tot.Successes, tot.Failures})
+	st := p.Stats()[0]
+	assert.Equal(t, [3]uint64{14, 10, 6}, [3]uint64{st.PromptTokens, st.CompletionTokens, st.CachedTokens})
+	assert.Equal(t, uint64(2), st.Requests)
+	assert.Equal(t, 2, st.Latency.Samples)
 }

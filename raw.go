@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -248,7 +247,7 @@ func RawChatChunk(c *ChatChunk) (*RawChunk, error) {
 // answers are encoded, or passed on as the upstream's bytes when they kept
 // them.
 func (p *Proxy) ChatCompletionRaw(ctx context.Context, req *RawChatRequest) (*RawAnswer, error) {
-	decoded := sync.OnceValues(req.Decode)
+	dec := &rawDecoder{req: req}
 	ans, info, err := routeOnce(ctx, p, endpointChat, req.Model, nil,
 		func(ctx context.Context, u *upstream) (*RawAnswer, error) {
 			if rc, ok := u.p.(RawChatCompleter); ok {
@@ -258,7 +257,7 @@ func (p *Proxy) ChatCompletionRaw(ctx context.Context, req *RawChatRequest) (*Ra
 				}
 				return rc.ChatCompletionRaw(ctx, sreq)
 			}
-			dreq, err := decoded()
+			dreq, err := dec.decode()
 			if err != nil {
 				return nil, err
 			}
@@ -273,6 +272,26 @@ func (p *Proxy) ChatCompletionRaw(ctx context.Context, req *RawChatRequest) (*Ra
 	}
 	ans.ProxyInfo = info
 	return ans, nil
+}
+
+// rawDecoder decodes a raw request for the attempts on providers that
+// translate it, once however many of them there are. A request's attempts
+// run one at a time, so it needs no lock (BenchmarkRouterRaw: one
+// allocation fewer per request than sync.OnceValues).
+type rawDecoder struct {
+	req  *RawChatRequest
+	done bool
+	d    *ChatRequest
+	err  error
+}
+
+// decode returns the decoded request (see RawChatRequest.Decode).
+func (r *rawDecoder) decode() (*ChatRequest, error) {
+	if !r.done {
+		r.d, r.err = r.req.Decode()
+		r.done = true
+	}
+	return r.d, r.err
 }
 
 // rawChatAnswer turns a decoded answer into a RawAnswer.
@@ -296,7 +315,7 @@ func rawChatAnswer(resp *ChatResponse) (*RawAnswer, error) {
 // is valid until the next call of Next (see RawChatStreamer); Clone it to
 // keep it longer.
 func (p *Proxy) ChatCompletionStreamRaw(ctx context.Context, req *RawChatRequest) (*Stream[*RawChunk], error) {
-	decoded := sync.OnceValues(req.Decode)
+	dec := &rawDecoder{req: req}
 	return streamRoute(ctx, p, endpointChat, req.Model, nil, !req.IncludeUsage,
 		func(ctx context.Context, u *upstream) (ChunkReader[*RawChunk], error) {
 			if rs, ok := u.p.(RawChatStreamer); ok {
@@ -306,7 +325,7 @@ func (p *Proxy) ChatCompletionStreamRaw(ctx context.Context, req *RawChatRequest
 				}
 				return rs.ChatCompletionStreamRaw(ctx, sreq)
 			}
-			dreq, err := decoded()
+			dreq, err := dec.decode()
 			if err != nil {
 				return nil, err
 			}

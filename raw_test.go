@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -188,4 +189,71 @@ func TestReadChatRequestCopiesModel(t *testing.T) {
 	require.NoError(t, err)
 	copy(body[len(`{"model":"`):], "XXXXXX")
 	require.Equal(t, "gpt-4o", req.Model)
+}
+
+// decodeSeer is a provider without the raw methods that notes the decoded
+// request it is given and fails while failing is set.
+type decodeSeer struct {
+	name    string
+	failing bool
+	mu      sync.Mutex
+	seen    []*ChatRequest
+}
+
+func (p *decodeSeer) Name() string { return p.name }
+
+func (p *decodeSeer) ChatCompletion(_ context.Context, req *ChatRequest) (*ChatResponse, error) {
+	p.mu.Lock()
+	p.seen = append(p.seen, req)
+	p.mu.Unlock()
+	if p.failing {
+		return nil, &Error{Kind: KindUnavailable, Status: 503, Message: "down"}
+	}
+	return &ChatResponse{ID: "chatcmpl-d", Object: "chat.completion", Model: req.Model,
+		Choices: []Choice{{Message: Message{Role: "assistant", Content: Text("ok")}, FinishReason: "stop"}}}, nil
+}
+
+var (
+	decodeSeers       sync.Map // name -> *decodeSeer
+	registerSeersOnce sync.Once
+)
+
+// TestRawRequestDecodedOnce checks that a raw request that fails over
+// between providers that translate it is decoded once: both get the same
+// decoded request, on the whole-answer path and on the stream path.
+func TestRawRequestDecodedOnce(t *testing.T) {
+	registerSeersOnce.Do(func() {
+		RegisterProviderType("decode-seer-test", func(cfg ProviderConfig) (Provider, error) {
+			v, _ := decodeSeers.Load(cfg.Name)
+			return v.(*decodeSeer), nil
+		})
+	})
+	for _, stream := range []bool{false, true} {
+		a, b := &decodeSeer{name: fmt.Sprint("seer-a-", stream), failing: true}, &decodeSeer{name: fmt.Sprint("seer-b-", stream)}
+		decodeSeers.Store(a.name, a)
+		decodeSeers.Store(b.name, b)
+		px, err := New(Config{Providers: []ProviderConfig{
+			{Name: a.name, Type: "decode-seer-test", Models: []string{"m"}, Priority: 1},
+			{Name: b.name, Type: "decode-seer-test", Models: []string{"m"}, Priority: 2},
+		}})
+		require.NoError(t, err)
+		req, err := ReadChatRequest([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+		require.NoError(t, err)
+		if stream {
+			s, err := px.ChatCompletionStreamRaw(t.Context(), req)
+			require.NoError(t, err)
+			for s.Next() {
+			}
+			require.NoError(t, s.Err())
+			require.NoError(t, s.Close())
+		} else {
+			ans, err := px.ChatCompletionRaw(t.Context(), req)
+			require.NoError(t, err)
+			require.Equal(t, b.name, ans.ProxyInfo.Provider)
+		}
+		require.Len(t, a.seen, 1, "stream %v", stream)
+		require.Len(t, b.seen, 1, "stream %v", stream)
+		require.Same(t, a.seen[0], b.seen[0], "stream %v: decoded once", stream)
+		require.NoError(t, px.Close())
+	}
 }

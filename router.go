@@ -59,7 +59,9 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 	if len(targets) == 0 {
 		return zero, nil, noCandidateError(st, model, endpoint)
 	}
-	st.budget.request(start)
+	if st.budget != nil {
+		st.budget.request(start)
+	}
 	var buf [4]candidate // room for the usual plans
 	order := st.plan(buf[:0], targets, start)
 
@@ -125,7 +127,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 				span.ok(r)
 				a.answered()
 				if s, ok := any(r).(streamOutcome); ok {
-					s.reportOutcome(a.end)
+					s.endAtFinish(a)
 				} else {
 					a.end(nil)
 				}
@@ -145,6 +147,7 @@ func route[T any](ctx context.Context, p *Proxy, st *state, endpoint, model stri
 				retry.Context(ctx),
 				retry.Attempts(uint(u.cfg.MaxRetries)+1),
 				retry.LastErrorOnly(true),
+				// st.budget is set: this provider retries.
 				retry.RetryIf(func(err error) bool {
 					return !refused && !limited && tries <= u.cfg.MaxRetries &&
 						shouldRetry(ctx, AsError(err), more) && st.budget.allowRetry(p.now())
@@ -226,22 +229,14 @@ func safeCall[T any](ctx context.Context, p *Proxy, u *upstream, reqID string,
 var errBreakerRefused = errors.New("llmproxy: circuit breaker refused the attempt")
 
 // streamOutcome is a result whose outcome is known only later: a stream,
-// which reports it when it finishes.
+// which ends its attempt when it finishes.
 type streamOutcome interface {
-	reportOutcome(f func(err error))
+	endAtFinish(a *attempt)
 }
 
-// reportOutcome makes the stream call f with its error (nil after a clean
-// end) when it finishes, after any function set before.
-func (s *Stream[T]) reportOutcome(f func(err error)) {
-	prev := s.onDone
-	s.onDone = func(err error) {
-		if prev != nil {
-			prev(err)
-		}
-		f(err)
-	}
-}
+// endAtFinish makes the stream end a with its error (nil after a clean
+// end) when it finishes, before it calls its onDone.
+func (s *Stream[T]) endAtFinish(a *attempt) { s.attempt = a }
 
 // routeOnce routes a request that gets one whole answer: the request
 // timeout bounds the run and the provider's timeout bounds each attempt.
@@ -255,7 +250,7 @@ func routeOnce[T any](ctx context.Context, p *Proxy, endpoint, model string,
 	adm, err := p.admit(ctx, st, model)
 	if err != nil {
 		var zero T
-		p.rec.request(endpoint, "", model, statusOf(err), err, p.now().Sub(start))
+		p.rec.request(endpoint, "", model, statusOf(err), err, p.now().Sub(start), nil)
 		return zero, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, st.cfg.RequestTimeout)
@@ -267,10 +262,13 @@ func routeOnce[T any](ctx context.Context, p *Proxy, endpoint, model string,
 	} else if err != nil {
 		provider = AsError(err).Provider
 	}
-	p.rec.request(endpoint, provider, model, statusOf(err), err, p.now().Sub(start))
+	var answered string
+	var u *Usage
 	if err == nil {
-		answered, u := answerOf(res)
-		p.rec.tokens(provider, model, u)
+		answered, u = answerOf(res)
+	}
+	p.rec.request(endpoint, provider, model, statusOf(err), err, p.now().Sub(start), u)
+	if err == nil {
 		p.settle(ctx, st, adm, provider, answered, model, u, info)
 	}
 	return res, info, err

@@ -185,18 +185,36 @@ func (b *statsBook) provider(name string) *providerStats {
 	return v.(*providerStats)
 }
 
-// request records a finished request ended by provider.
-func (b *statsBook) request(provider string, ok bool, d time.Duration) {
+// request records a finished request ended by provider, with the tokens
+// its answer reported (u; nil when it reported none).
+func (b *statsBook) request(provider string, ok bool, d time.Duration, u *Usage) {
 	b.requests.Add(1)
 	if ok {
 		b.successes.Add(1)
 	}
-	if s := b.provider(provider); s != nil {
-		s.requests.Add(1)
-		if ok {
-			s.successes.Add(1)
+	var pt, ct, kt uint64
+	if u != nil {
+		pt, ct = uint64(max(u.PromptTokens, 0)), uint64(max(u.CompletionTokens, 0))
+		if det := u.PromptTokensDetails; det != nil {
+			kt = uint64(max(det.CachedTokens, 0))
 		}
-		s.latency.add(d)
+		b.prompt.Add(pt)
+		b.completion.Add(ct)
+		b.cached.Add(kt)
+	}
+	s := b.provider(provider)
+	if s == nil {
+		return
+	}
+	s.requests.Add(1)
+	if ok {
+		s.successes.Add(1)
+	}
+	s.latency.add(d)
+	if u != nil {
+		s.prompt.Add(pt)
+		s.completion.Add(ct)
+		s.cached.Add(kt)
 	}
 }
 
@@ -214,19 +232,6 @@ func (b *statsBook) attempt(provider string, ok bool) {
 func (b *statsBook) firstToken(provider string, d time.Duration) {
 	if s := b.provider(provider); s != nil {
 		s.ttft.add(d)
-	}
-}
-
-// tokens records the tokens of an answer of provider.
-func (b *statsBook) tokens(provider string, prompt, completion, cached int) {
-	p, c, k := uint64(max(prompt, 0)), uint64(max(completion, 0)), uint64(max(cached, 0))
-	b.prompt.Add(p)
-	b.completion.Add(c)
-	b.cached.Add(k)
-	if s := b.provider(provider); s != nil {
-		s.prompt.Add(p)
-		s.completion.Add(c)
-		s.cached.Add(k)
 	}
 }
 

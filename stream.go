@@ -97,11 +97,17 @@ type Stream[T Chunk] struct {
 	ctx    context.Context // the attempt's context
 	cancel context.CancelCauseFunc
 	stop   context.CancelFunc // ends the request timeout
-	idle   *idleWatch
+	watch  chunkWatch
 	done   bool
+	// prime holds the first chunks (up to the commit), so that pending
+	// needs no allocation of its own in the usual stream.
+	prime [2]T
 
 	closeOnce sync.Once
-	onDone    func(err error)
+	// attempt is the attempt the stream ends when it finishes (see
+	// endAtFinish); onDone is then called with the stream's error.
+	attempt *attempt
+	onDone  func(err error)
 }
 
 // Next advances to the next chunk and reports whether there is one.
@@ -112,12 +118,14 @@ func (s *Stream[T]) Next() bool {
 		}
 		var c T
 		if len(s.pending) > 0 {
-			c, s.pending = s.pending[0], s.pending[1:]
+			c = s.pending[0]
+			var zero T
+			s.pending[0], s.pending = zero, s.pending[1:] // not kept for the stream's life
 		} else {
 			var err error
-			s.idle.waiting()
+			s.watch.waiting()
 			c, err = s.r.Next()
-			s.idle.received()
+			s.watch.received()
 			if err != nil {
 				if err != io.EOF {
 					s.err = s.streamError(err)
@@ -204,10 +212,13 @@ func (s *Stream[T]) Close() error {
 func (s *Stream[T]) finish() {
 	s.closeOnce.Do(func() {
 		s.done = true
-		s.idle.stop()
+		s.watch.stop()
 		_ = s.r.Close()
 		s.cancel(nil)
 		s.stop()
+		if s.attempt != nil {
+			s.attempt.end(s.err)
+		}
 		if s.onDone != nil {
 			s.onDone(s.err)
 		}
@@ -258,107 +269,141 @@ func usageOnly[T Chunk](c T) bool {
 // content chunk (the commit point), with the provider's first-token timeout.
 // Any failure before the commit is returned, classified, for the router to
 // retry or fail over.
-func openStream[T Chunk](ctx context.Context, u *upstream, open func(context.Context) (ChunkReader[T], error)) (*Stream[T], error) {
+func openStream[T Chunk](ctx context.Context, u *upstream, open func(context.Context, *upstream) (ChunkReader[T], error)) (*Stream[T], error) {
 	actx, cancel := context.WithCancelCause(ctx)
-	ft := time.AfterFunc(u.cfg.FirstTokenTimeout, func() { cancel(errFirstTokenTimeout) })
-	fail := func(r ChunkReader[T], err error) (*Stream[T], error) {
-		ft.Stop()
-		if r != nil {
-			_ = r.Close()
-		}
-		e := classify(actx, u.cfg.Name, err)
-		if context.Cause(actx) == errFirstTokenTimeout {
-			e = &Error{Kind: KindTimeout, Provider: u.cfg.Name, Message: "the upstream sent no content within the first-token timeout", Err: err}
-		}
-		cancel(nil)
-		return nil, e
-	}
-	r, err := open(actx)
+	s := &Stream[T]{ctx: actx, cancel: cancel}
+	s.pending = s.prime[:0]
+	s.watch.start(u.cfg.FirstTokenTimeout, u.cfg.StreamIdleTimeout, cancel)
+	r, err := open(actx, u)
 	if err != nil {
-		return fail(nil, err)
+		return nil, s.failOpen(u, err)
 	}
-	var pending []T
+	s.r = r
 	eof := false
-	for len(pending) < maxPrimeChunks {
+	for len(s.pending) < maxPrimeChunks {
+		if n := len(s.pending); n > 0 {
+			// Kept while later chunks are read: the next Next may
+			// reuse the last one's memory. The chunk that ends the
+			// priming is handed out before the reader is read again,
+			// and needs no copy.
+			s.pending[n-1] = Keep(s.pending[n-1])
+		}
 		c, err := r.Next()
 		if err == io.EOF {
 			eof = true
 			break
 		}
 		if err != nil {
-			return fail(r, err)
+			return nil, s.failOpen(u, err)
 		}
-		pending = append(pending, Keep(c)) // kept while later chunks are read
+		s.pending = append(s.pending, c)
 		if c.HasContent() {
 			break
 		}
 	}
-	if !ft.Stop() {
+	if !s.watch.commit() {
 		// The first-token timeout fired as the content arrived: the
 		// attempt's context is canceled, so the stream could not go on.
 		// It is a timeout like any other, and nothing was sent yet.
-		return fail(r, context.Cause(actx))
+		return nil, s.failOpen(u, context.Cause(actx))
 	}
-	s := &Stream[T]{r: r, pending: pending, ctx: actx, cancel: cancel,
-		idle: newIdleWatch(u.cfg.StreamIdleTimeout, func() { cancel(errIdleTimeout) })}
 	if eof {
 		// The whole stream arrived before any content: hand out what came
 		// and end cleanly. The provider's reader is done with and closed
-		// here, since the stream will not reach it any more.
+		// here, since the stream will not reach it any more (every
+		// chunk was kept before the read that found the end).
 		_ = r.Close()
 		s.r = &sliceReader[T]{}
 	}
 	return s, nil
 }
 
-// idleWatch calls its function when a wait for the next chunk lasts longer
-// than the idle timeout. A wait costs two atomic stores and a clock
-// reading; its one timer is not reset per chunk but re-armed by itself,
-// once per idle period at most, for the time the current wait has left.
-// Time the consumer spends between waits (writing to a slow client) does
-// not count. Its methods are safe for concurrent use with the timer.
-type idleWatch struct {
-	timeout time.Duration
-	start   time.Time    // the origin of since's readings
-	since   atomic.Int64 // when the current wait began (ns after start, +1); 0: not waiting
-	stopped atomic.Bool
-	timer   *time.Timer
-	fire    func()
+// failOpen ends a stream attempt that failed before its commit with err:
+// it stops the watch, closes the reader if one was opened, cancels the
+// attempt's context and returns the classified error.
+func (s *Stream[T]) failOpen(u *upstream, err error) error {
+	s.watch.stop()
+	if s.r != nil {
+		_ = s.r.Close()
+	}
+	e := classify(s.ctx, u.cfg.Name, err)
+	if context.Cause(s.ctx) == errFirstTokenTimeout {
+		e = &Error{Kind: KindTimeout, Provider: u.cfg.Name, Message: "the upstream sent no content within the first-token timeout", Err: err}
+	}
+	s.cancel(nil)
+	return e
 }
 
-func newIdleWatch(timeout time.Duration, fire func()) *idleWatch {
-	w := &idleWatch{timeout: timeout, start: time.Now(), fire: fire}
-	w.timer = time.AfterFunc(timeout, w.check)
-	return w
+// chunkWatch is the one timer of a stream attempt. Until the commit it
+// bounds the wait for the first content: it cancels the attempt's context
+// with errFirstTokenTimeout when the first-token timeout passes. From the
+// commit on it calls the same cancel with errIdleTimeout when a wait for
+// the next chunk lasts longer than the idle timeout. A wait costs two
+// atomic stores and a clock reading; the timer is not reset per chunk but
+// re-armed by itself, once per idle period at most, for the time the
+// current wait has left. Time the consumer spends between waits (writing
+// to a slow client) does not count. Its methods are safe for concurrent
+// use with the timer. One timer serves both timeouts (BenchmarkRouterRaw:
+// a timer and two allocations fewer per stream than one timer each).
+type chunkWatch struct {
+	idle    time.Duration
+	origin  time.Time    // the origin of since's readings
+	since   atomic.Int64 // when the current wait began (ns after origin, +1); 0: not waiting
+	idling  atomic.Bool  // committed: the timer watches the idle timeout
+	stopped atomic.Bool
+	timer   *time.Timer
+	cancel  context.CancelCauseFunc
+}
+
+// start arms the watch for the first-token timeout.
+func (w *chunkWatch) start(firstToken, idle time.Duration, cancel context.CancelCauseFunc) {
+	w.idle, w.cancel, w.origin = idle, cancel, time.Now()
+	w.timer = time.AfterFunc(firstToken, w.check)
+}
+
+// commit turns the watch to the idle timeout, once the first content has
+// arrived. It reports false if the first-token timeout fired first.
+func (w *chunkWatch) commit() bool {
+	if !w.timer.Stop() {
+		return false
+	}
+	w.idling.Store(true)
+	w.timer.Reset(w.idle)
+	return true
 }
 
 // waiting marks the start of a wait for a chunk.
-func (w *idleWatch) waiting() { w.since.Store(int64(time.Since(w.start)) + 1) }
+func (w *chunkWatch) waiting() { w.since.Store(int64(time.Since(w.origin)) + 1) }
 
 // received marks the end of a wait.
-func (w *idleWatch) received() { w.since.Store(0) }
+func (w *chunkWatch) received() { w.since.Store(0) }
 
-// check runs when the timer fires: it fires the watch if the current wait
-// is over the timeout, and re-arms the timer for what the wait has left
-// otherwise (a whole timeout when no wait is under way).
-func (w *idleWatch) check() {
+// check runs when the timer fires. Before the commit, the first-token
+// timeout has passed. After it, check cancels if the current wait is over
+// the idle timeout, and re-arms the timer for what the wait has left
+// otherwise (a whole idle timeout when no wait is under way).
+func (w *chunkWatch) check() {
 	if w.stopped.Load() {
 		return
 	}
-	next := w.timeout
+	if !w.idling.Load() {
+		w.cancel(errFirstTokenTimeout)
+		return
+	}
+	next := w.idle
 	if since := w.since.Load(); since != 0 {
-		waited := time.Since(w.start) - time.Duration(since-1)
-		if waited >= w.timeout {
-			w.fire()
+		waited := time.Since(w.origin) - time.Duration(since-1)
+		if waited >= w.idle {
+			w.cancel(errIdleTimeout)
 			return
 		}
-		next = w.timeout - waited
+		next = w.idle - waited
 	}
 	w.timer.Reset(next)
 }
 
 // stop ends the watch.
-func (w *idleWatch) stop() {
+func (w *chunkWatch) stop() {
 	w.stopped.Store(true)
 	w.timer.Stop()
 }
@@ -468,31 +513,28 @@ func streamRoute[T Chunk](ctx context.Context, p *Proxy, endpoint, model string,
 	start := p.now()
 	adm, err := p.admit(ctx, st, model)
 	if err != nil {
-		p.rec.request(endpoint, "", model, statusOf(err), err, 0)
+		p.rec.request(endpoint, "", model, statusOf(err), err, 0, nil)
 		return nil, err
 	}
 	p.rec.inflight.Inc()
 	ctx, stop := context.WithTimeout(ctx, st.cfg.RequestTimeout)
 	s, info, err := route(ctx, p, st, endpoint, model, accept,
-		func(ctx context.Context, u *upstream) (*Stream[T], error) {
-			return openStream(ctx, u, func(ctx context.Context) (ChunkReader[T], error) { return open(ctx, u) })
-		})
+		func(ctx context.Context, u *upstream) (*Stream[T], error) { return openStream(ctx, u, open) })
 	if err != nil {
 		stop()
 		p.rec.inflight.Dec()
-		p.rec.request(endpoint, AsError(err).Provider, model, statusOf(err), err, p.now().Sub(start))
+		p.rec.request(endpoint, AsError(err).Provider, model, statusOf(err), err, p.now().Sub(start), nil)
 		return nil, err
 	}
 	s.info, s.stop, s.dropUsageOnly = info, stop, dropUsage
 	p.rec.firstToken(info.Provider, p.now().Sub(start))
 	p.rec.openStreams.Inc()
-	s.reportOutcome(func(err error) {
+	s.onDone = func(err error) {
 		p.rec.openStreams.Dec()
 		p.rec.inflight.Dec()
 		// The stream's 200 is sent: a failure after it is in the stream.
-		p.rec.request(endpoint, info.Provider, model, 200, err, p.now().Sub(start))
-		p.rec.tokens(info.Provider, model, s.usage)
+		p.rec.request(endpoint, info.Provider, model, 200, err, p.now().Sub(start), s.usage)
 		p.settle(ctx, st, adm, info.Provider, s.model, model, s.usage, info)
-	})
+	}
 	return s, nil
 }

@@ -271,6 +271,44 @@ func TestStreamAfterCommit(t *testing.T) {
 			require.Equal(t, KindTimeout, e.Kind)
 		})
 	})
+	t.Run("the idle timeout takes over from the first-token timeout at the commit", func(t *testing.T) {
+		// One timer serves both timeouts: a commit just before the
+		// first-token timeout (2s) must neither let it fire later nor
+		// shorten the idle timeout (5s) of the first wait after it.
+		synctest.Test(t, func(t *testing.T) {
+			a := &stProvider{name: "a", scripts: [][]stStep{{{role: true}, {text: "late", sleep: 1900 * time.Millisecond}, {text: "on", sleep: 4900 * time.Millisecond}, {block: true}}}}
+			px := newStreamProxy(t, a)
+			s, err := px.ChatCompletionStream(t.Context(), streamReq(false))
+			require.NoError(t, err)
+			defer s.Close()
+			require.True(t, s.Next()) // the role chunk
+			require.True(t, s.Next()) // the committing chunk
+			start := time.Now()
+			require.True(t, s.Next(), "a gap under the idle timeout passes: %v", s.Err())
+			require.Equal(t, 4900*time.Millisecond, time.Since(start))
+			start = time.Now()
+			require.False(t, s.Next())
+			require.Equal(t, 5*time.Second, time.Since(start), "ended at stream_idle_timeout")
+			e, ok := errors.AsType[*Error](s.Err())
+			require.True(t, ok, "err = %v", s.Err())
+			require.Equal(t, KindTimeout, e.Kind)
+			require.Contains(t, e.Message, "idle timeout")
+		})
+	})
+	t.Run("the first-token timeout still counts before the commit", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := &stProvider{name: "a", scripts: [][]stStep{{{role: true}, {text: "too late", sleep: 2100 * time.Millisecond}}}}
+			px := newStreamProxy(t, a)
+			start := time.Now()
+			_, err := px.ChatCompletionStream(t.Context(), streamReq(false))
+			require.Equal(t, 2*time.Second, time.Since(start), "failed at first_token_timeout")
+			e, ok := errors.AsType[*Error](err)
+			require.True(t, ok, "err = %v", err)
+			require.Equal(t, KindTimeout, e.Kind)
+			require.Contains(t, e.Message, "first-token timeout")
+			require.Equal(t, int32(1), a.closed.Load(), "the failed attempt was closed")
+		})
+	})
 	t.Run("slow but steady chunks are fine", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			a := &stProvider{name: "a", scripts: [][]stStep{{{text: "a"}, {text: "b", sleep: 4 * time.Second}, {text: "c", sleep: 4 * time.Second}, {fin: true}}}}
@@ -355,6 +393,52 @@ func TestStreamFromNonStreamingProvider(t *testing.T) {
 	require.Equal(t, "chat.completion.chunk", c.Object)
 	require.Equal(t, "all at once", *c.Choices[0].Delta.Content)
 	require.Equal(t, "stop", *c.Choices[0].FinishReason)
+	require.False(t, s.Next())
+	require.NoError(t, s.Err())
+}
+
+// reuseReader is a raw chunk reader that uses the freedom RawChatStreamer
+// gives: one RawChunk and one buffer for every chunk, scribbled over at
+// each Next.
+type reuseReader struct {
+	chunks []RawChunk
+	buf    []byte
+	cur    RawChunk
+}
+
+func (r *reuseReader) Next() (*RawChunk, error) {
+	for i := range r.buf {
+		r.buf[i] = '#'
+	}
+	if len(r.chunks) == 0 {
+		return nil, io.EOF
+	}
+	r.cur, r.chunks = r.chunks[0], r.chunks[1:]
+	r.buf = append(r.buf[:0], r.cur.Data...)
+	r.cur.Data = r.buf
+	return &r.cur, nil
+}
+
+func (r *reuseReader) Close() error { return nil }
+
+// TestStreamPrimeCopiesWhatIsReadPast checks what openStream keeps of the
+// chunks before the commit: a chunk the reader may overwrite by a later
+// read is copied; the committing chunk, handed out before the reader is
+// read again, is not.
+func TestStreamPrimeCopiesWhatIsReadPast(t *testing.T) {
+	const role, content = `{"model":"m","choices":[{"delta":{"role":"assistant"}}]}`, `{"model":"m","choices":[{"delta":{"content":"hi"}}]}`
+	r := &reuseReader{chunks: []RawChunk{{Data: []byte(role)}, {Data: []byte(content), Content: true}}}
+	u := &upstream{cfg: ProviderConfig{Name: "a", FirstTokenTimeout: time.Minute, StreamIdleTimeout: time.Minute}}
+	s, err := openStream(t.Context(), u, func(context.Context, *upstream) (ChunkReader[*RawChunk], error) { return r, nil })
+	require.NoError(t, err)
+	s.stop = func() {}
+	defer s.Close()
+	require.True(t, s.Next())
+	require.Equal(t, role, string(s.Current().Data), "the role chunk survived the read after it")
+	require.NotSame(t, &r.cur, s.Current())
+	require.True(t, s.Next())
+	require.Same(t, &r.cur, s.Current(), "the committing chunk is the reader's own")
+	require.Equal(t, content, string(s.Current().Data))
 	require.False(t, s.Next())
 	require.NoError(t, s.Err())
 }

@@ -52,6 +52,10 @@ func (u *upstream) healthAt(now time.Time) ProviderHealth {
 	return u.health.evaluate(now, u.breaker.state())
 }
 
+// rankAt returns the provider's rank within its priority at now (see
+// ProviderHealth.rank).
+func (u *upstream) rankAt(now time.Time) int { return u.health.rank(now, u.breaker.state()) }
+
 // BreakerState returns the state of the provider's circuit breaker.
 func (u *upstream) BreakerState() BreakerState { return u.breaker.state() }
 
@@ -132,7 +136,7 @@ func (u *upstream) observe(o outcome) {
 			o.breakerDone(nil)
 		}
 	}
-	now := u.now()
-	u.health.record(now, o.err, o.latency)
-	u.healthAt(now) // notes and logs a change of status at once
+	// The breaker is read first: its lock is never held with the
+	// health's.
+	u.health.observe(u.now(), o.err, o.latency, u.breaker.state())
 }
