@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproxy/llmproxy/ratelimit"
@@ -465,24 +464,11 @@ func (p *Proxy) keyUsage(ctx context.Context, pol *keyPolicy) (KeyUsage, error) 
 const maxKeyLabels = 1000
 
 // keyRecorder records the metrics of the keys: cost and tokens by key, and
-// the requests no price was found for. It keeps the series of each
-// (provider, model, key) it has seen, so that a request builds no metric
-// name.
+// the requests no price was found for. Its series are looked up by name in
+// the recorder's set, as every other series is.
 type keyRecorder struct {
 	names sync.Map // name -> struct{}
 	n     atomic.Int32
-
-	mu     sync.RWMutex
-	series map[keySeriesKey]*keySeries
-}
-
-type keySeriesKey struct{ provider, model, key string }
-
-// keySeries are the metrics of one (provider, model, key).
-type keySeries struct {
-	cost               *metrics.FloatCounter
-	prompt, completion *metrics.Counter
-	unpriced           *metrics.Counter
 }
 
 func (k *keyRecorder) label(name string) string {
@@ -502,46 +488,18 @@ func (k *keyRecorder) label(name string) string {
 	return name
 }
 
-// of returns the series of (provider, model, key), created on first use.
-// model and key are label values already bounded (recorder.model, label).
-func (k *keyRecorder) of(r *recorder, provider, model, key string) *keySeries {
-	sk := keySeriesKey{provider, model, key}
-	k.mu.RLock()
-	s := k.series[sk]
-	k.mu.RUnlock()
-	if s != nil {
-		return s
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if s = k.series[sk]; s != nil {
-		return s
-	}
-	s = &keySeries{
-		cost:       r.set.GetOrCreateFloatCounter(metricName("llmproxy_cost_usd_total", "provider", provider, "model", model, "key", key)),
-		prompt:     r.counter("llmproxy_key_tokens_total", "key", key, "kind", "prompt"),
-		completion: r.counter("llmproxy_key_tokens_total", "key", key, "kind", "completion"),
-		unpriced:   r.counter("llmproxy_unpriced_requests_total", "provider", provider, "model", model),
-	}
-	if k.series == nil {
-		k.series = map[keySeriesKey]*keySeries{}
-	}
-	k.series[sk] = s
-	return s
-}
-
 // record counts a priced request's cost in llmproxy_cost_usd_total and
 // its tokens in llmproxy_key_tokens_total, or an unpriced one in
 // llmproxy_unpriced_requests_total.
 func (k *keyRecorder) record(r *recorder, provider, model, key string, u *Usage, usd float64, priced bool) {
-	s := k.of(r, provider, r.model(model), k.label(key))
+	model, key = r.model(model), k.label(key)
 	if u != nil {
-		s.prompt.Add(u.PromptTokens)
-		s.completion.Add(u.CompletionTokens)
+		r.counter("llmproxy_key_tokens_total", "key", key, "kind", "prompt").Add(u.PromptTokens)
+		r.counter("llmproxy_key_tokens_total", "key", key, "kind", "completion").Add(u.CompletionTokens)
 	}
 	if !priced {
-		s.unpriced.Inc()
+		r.counter("llmproxy_unpriced_requests_total", "provider", provider, "model", model).Inc()
 		return
 	}
-	s.cost.Add(usd)
+	r.set.GetOrCreateFloatCounter(metricName("llmproxy_cost_usd_total", "provider", provider, "model", model, "key", key)).Add(usd)
 }
