@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -54,38 +54,37 @@ func newRecorder(set *metrics.Set) *recorder {
 }
 
 // metricName builds a metric name with label pairs (name, value, name,
-// value…), quoting and escaping the values. It appends to one buffer of
-// the exact size, which becomes the string, as strings.Builder does: one
-// allocation, in about a quarter less time than writing through a Builder
-// (BenchmarkMetricName: 0.19 -> 0.13 µs of CPU a name).
+// value…), quoting and escaping the values.
 func metricName(base string, labels ...string) string {
 	n := len(base) + 2
 	for _, l := range labels {
 		n += len(l) + 3
 	}
-	b := make([]byte, 0, n)
-	b = append(b, base...)
+	// One allocation: the Builder's buffer becomes the string.
+	var b strings.Builder
+	b.Grow(n)
+	var q [64]byte // a quoted label value, on the stack
+	b.WriteString(base)
 	for i := 0; i+1 < len(labels); i += 2 {
 		if i == 0 {
-			b = append(b, '{')
+			b.WriteByte('{')
 		} else {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
-		b = append(b, labels[i]...)
-		b = append(b, '=')
+		b.WriteString(labels[i])
+		b.WriteByte('=')
 		if v := labels[i+1]; plainLabel(v) {
-			b = append(b, '"')
-			b = append(b, v...)
-			b = append(b, '"')
+			b.WriteByte('"')
+			b.WriteString(v)
+			b.WriteByte('"')
 		} else {
-			b = strconv.AppendQuote(b, v)
+			b.Write(strconv.AppendQuote(q[:0], v))
 		}
 	}
 	if len(labels) > 0 {
-		b = append(b, '}')
+		b.WriteByte('}')
 	}
-	// b is not written again: the string may share its memory.
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return b.String()
 }
 
 // plainLabel reports whether a label value can be quoted as it is:
