@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -237,7 +236,6 @@ func (w *worker) close() {
 // open loop; a request waits for a free slot.
 type pool struct {
 	slots chan *worker
-	mu    sync.Mutex
 	all   []*worker
 }
 
